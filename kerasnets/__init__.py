@@ -20,10 +20,15 @@ _EXPORTS = {
     "kerasnets.weights": ("WeightsError",),
     "kerasnets.images": ("ImageError", "load_image"),
     "kerasnets.vgg": ("VGG", "VGG11", "VGG13", "VGG16", "VGG16C", "VGG19"),
-    "kerasnets.resnet": ("ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152"),
+    "kerasnets.resnet": (
+        "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
+        "ResNet50V2", "ResNet101V2", "ResNet152V2",
+    ),
+    "kerasnets.inception": ("InceptionV3", "InceptionResNetV2"),
+    "kerasnets.mobilenet": ("MobileNet", "MobileNetV2", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small"),
 }
 #: The family modules, imported (and so registered) before the registry is read.
-FAMILIES = ("kerasnets.vgg", "kerasnets.resnet")
+FAMILIES = ("kerasnets.vgg", "kerasnets.resnet", "kerasnets.inception", "kerasnets.mobilenet")
 
 _LOCATION = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_LOCATION)

@@ -68,6 +68,7 @@ def obtain_input_shape(name, input_shape, *, default_size, min_size, include_top
 
     With the top, the shape defaults to the network's default size and must be static (and
     must be the default with ImageNet weights); without it, any size >= `min_size` is accepted.
+    `default_size=None` marks a fully convolutional network (MobileNetV3): any size, top or not.
     """
     channels_last = keras.config.image_data_format() == "channels_last"
 
@@ -76,7 +77,7 @@ def obtain_input_shape(name, input_shape, *, default_size, min_size, include_top
 
     default_shape = shape_of(default_size)
     if input_shape is None:
-        if include_top:
+        if include_top and default_size is not None:
             return default_shape
         return shape_of(None)
     input_shape = tuple(input_shape)
@@ -91,7 +92,7 @@ def obtain_input_shape(name, input_shape, *, default_size, min_size, include_top
             f"{name}: ImageNet weights expect 3 input channels (RGB); received input_shape={input_shape}. "
             "Convert grayscale images to RGB, or use weights=None."
         )
-    if include_top and weights == "imagenet" and input_shape != default_shape:
+    if include_top and weights == "imagenet" and default_size is not None and input_shape != default_shape:
         raise ValueError(
             f"{name}: with include_top=True and weights='imagenet' the input must be {default_shape}; "
             f"received input_shape={input_shape}. Resize the images, or use include_top=False for other sizes."
@@ -102,7 +103,7 @@ def obtain_input_shape(name, input_shape, *, default_size, min_size, include_top
                 f"{name}: the input must be at least {min_size}x{min_size} pixels; received "
                 f"input_shape={input_shape}."
             )
-    if include_top and (rows is None or cols is None):
+    if include_top and default_size is not None and (rows is None or cols is None):
         raise ValueError(
             f"{name}: include_top=True needs a fixed input size; received input_shape={input_shape}. "
             "Give height and width, or use include_top=False for variable-size inputs."

@@ -58,3 +58,106 @@ def residual_basic(x, filters, *, stride=1, projection=None, name):
     x = conv_bn(x, filters, 3, padding="same", activation=None, name=f"{name}_2")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def residual_preact_bottleneck(x, filters, *, stride=1, expansion=4, projection=False, name):
+    """The full pre-activation bottleneck unit (He et al. 2016b, "Identity Mappings", Fig. 4e).
+
+    BN-ReLU come before each convolution; the projection shortcut branches off the
+    pre-activated input; an identity shortcut is subsampled by a 1x1 max pooling when strided.
+    As in keras.applications ResNetV2, the stride sits on the 3x3 convolution.
+    """
+    preact = layers.BatchNormalization(axis=channel_axis(), epsilon=RESNET_BN_EPSILON, name=f"{name}_preact_bn")(x)
+    preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
+    if projection:
+        shortcut = layers.Conv2D(expansion * filters, 1, strides=stride, name=f"{name}_0_conv")(preact)
+    else:
+        shortcut = layers.MaxPooling2D(1, strides=stride)(x) if stride > 1 else x
+    x = conv_bn(preact, filters, 1, use_bias=False, name=f"{name}_1")
+    x = layers.ZeroPadding2D(1, name=f"{name}_2_pad")(x)
+    x = conv_bn(x, filters, 3, strides=stride, use_bias=False, name=f"{name}_2")
+    x = layers.Conv2D(expansion * filters, 1, name=f"{name}_3_conv")(x)
+    return layers.Add(name=f"{name}_out")([shortcut, x])
+
+
+def make_divisible(value, divisor=8, min_value=None):
+    """Round a channel count to a multiple of `divisor`, never below 90 % of `value` (MobileNet v2/v3)."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def correct_pad(x, kernel_size):
+    """The zero padding that makes a strided 'valid' convolution match TensorFlow's 'same' grid."""
+    rows, cols = x.shape[1:3] if channel_axis() == -1 else x.shape[2:4]
+    adjust = (1, 1) if rows is None else (1 - rows % 2, 1 - cols % 2)
+    half = kernel_size // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
+
+
+def relu6(x, name):
+    return layers.ReLU(6.0, name=name)(x)
+
+
+def depthwise_separable(x, filters, *, stride=1, depth_multiplier=1, block_id):
+    """A depthwise separable convolution (Howard et al. 2017, Fig. 3): 3x3 depthwise, then 1x1 pointwise,
+    each followed by batch norm and ReLU6. Strided layers pad bottom/right, then convolve 'valid'."""
+    if stride != 1:
+        x = layers.ZeroPadding2D(((0, 1), (0, 1)), name=f"conv_pad_{block_id}")(x)
+    x = layers.DepthwiseConv2D(
+        3, strides=stride, padding="same" if stride == 1 else "valid", depth_multiplier=depth_multiplier,
+        use_bias=False, name=f"conv_dw_{block_id}",
+    )(x)
+    x = layers.BatchNormalization(axis=channel_axis(), name=f"conv_dw_{block_id}_bn")(x)
+    x = relu6(x, f"conv_dw_{block_id}_relu")
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"conv_pw_{block_id}")(x)
+    x = layers.BatchNormalization(axis=channel_axis(), name=f"conv_pw_{block_id}_bn")(x)
+    return relu6(x, f"conv_pw_{block_id}_relu")
+
+
+def hard_sigmoid(x, name):
+    """ReLU6(x + 3) / 6, the piecewise-linear sigmoid of MobileNetV3."""
+    return layers.ReLU(6.0, name=f"{name}_relu6")(x + 3.0) * (1.0 / 6.0)
+
+
+def squeeze_excite(x, filters, ratio, prefix, gate=hard_sigmoid):
+    """Squeeze-and-excitation (Hu et al. 2018), with MobileNetV3's hard-sigmoid gate."""
+    s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{prefix}squeeze_excite_avg_pool")(x)
+    s = layers.Conv2D(make_divisible(filters * ratio), 1, padding="same", name=f"{prefix}squeeze_excite_conv")(s)
+    s = layers.ReLU(name=f"{prefix}squeeze_excite_relu")(s)
+    s = layers.Conv2D(filters, 1, padding="same", name=f"{prefix}squeeze_excite_conv_1")(s)
+    s = gate(s, f"{prefix}squeeze_excite_gate")
+    return layers.Multiply(name=f"{prefix}squeeze_excite_mul")([x, s])
+
+
+def inverted_residual(
+    x, *, expanded, filters, kernel_size=3, stride=1, activation=relu6, se_ratio=None, prefix,
+    bn_epsilon=1e-3, bn_momentum=0.999,
+):
+    """The inverted residual with linear bottleneck (Sandler et al. 2018, Fig. 3b; Table 1):
+    1x1 expansion to `expanded` channels (skipped when `expanded` is None), depthwise conv,
+    optional squeeze-excite (MobileNetV3), linear 1x1 projection; residual when shapes allow."""
+    axis = channel_axis()
+    shortcut = x
+
+    def bn(y, name):
+        return layers.BatchNormalization(axis=axis, epsilon=bn_epsilon, momentum=bn_momentum, name=name)(y)
+
+    in_channels = x.shape[axis]
+    if expanded is not None:
+        x = layers.Conv2D(expanded, 1, padding="same", use_bias=False, name=f"{prefix}expand")(x)
+        x = activation(bn(x, f"{prefix}expand_bn"), f"{prefix}expand_act")
+    if stride == 2:
+        x = layers.ZeroPadding2D(correct_pad(x, kernel_size), name=f"{prefix}pad")(x)
+    x = layers.DepthwiseConv2D(
+        kernel_size, strides=stride, padding="same" if stride == 1 else "valid", use_bias=False,
+        name=f"{prefix}depthwise",
+    )(x)
+    x = activation(bn(x, f"{prefix}depthwise_bn"), f"{prefix}depthwise_act")
+    if se_ratio:
+        x = squeeze_excite(x, x.shape[axis], se_ratio, prefix)
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
+    x = bn(x, f"{prefix}project_bn")
+    if stride == 1 and in_channels == filters:
+        x = layers.Add(name=f"{prefix}add")([shortcut, x])
+    return x

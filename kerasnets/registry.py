@@ -13,7 +13,7 @@ class ModelInfo:
     paper: str
     year: int
     input_size: int
-    preprocessing: str
+    preprocessing: str  # 'caffe', 'tf', 'torch', or 'none' (the model rescales raw pixels itself)
     imagenet_weights: bool = False
     top1: float | None = None  # the paper's single-crop ImageNet top-1 accuracy, %
     top5: float | None = None
@@ -24,6 +24,8 @@ class ModelInfo:
     def preprocess(self, x, data_format=None):
         from kerasnets.imagenet import preprocess_input
 
+        if self.preprocessing == "none":
+            return x
         return preprocess_input(x, mode=self.preprocessing, data_format=data_format)
 
 

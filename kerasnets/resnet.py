@@ -1,8 +1,9 @@
-"""ResNet: Deep Residual Learning for Image Recognition (He et al., CVPR 2016).
+"""ResNet v1 (He et al., CVPR 2016) and v2 with pre-activation units (He et al., ECCV 2016).
 
-`STAGES` is the paper's Table 1: the residual block and the number of blocks in each of the
-stages conv2_x .. conv5_x, whose bottleneck widths are 64, 128, 256, 512. ResNet-50/101/152
-load the official keras.applications weights.
+`STAGES` is Table 1 of the first paper: the residual block and the number of blocks in each of
+the stages conv2_x .. conv5_x, whose bottleneck widths are 64, 128, 256, 512. The v2 networks
+use the same table with the full pre-activation unit ("Identity Mappings in Deep Residual
+Networks"). ResNet-50/101/152 and their V2 load the official keras.applications weights.
 """
 
 import functools
@@ -22,7 +23,13 @@ STAGES = {
     "resnet152": (blocks.residual_bottleneck, (3, 8, 36, 3)),
 }
 
+_V2_HASHES = {
+    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
+}
 WEIGHTS = {
+    **{name: h5_spec("resnet", name, *hashes) for name, hashes in _V2_HASHES.items()},
     "resnet50": h5_spec("resnet", "resnet50", "2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
     "resnet101": h5_spec("resnet", "resnet101", "f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
     "resnet152": h5_spec("resnet", "resnet152", "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
@@ -32,10 +39,13 @@ preprocess_input = functools.partial(imagenet.preprocess_input, mode="caffe")
 decode_predictions = imagenet.decode_predictions
 
 
-def resnet_stem(x):
-    """conv1: 7x7/2, 64 filters, then 3x3/2 max pooling (Table 1)."""
+def resnet_stem(x, preact=False):
+    """conv1: 7x7/2, 64 filters, then 3x3/2 max pooling (Table 1); v2 defers BN-ReLU to the units."""
     x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
-    x = blocks.conv_bn(x, 64, 7, strides=2, name="conv1")
+    if preact:
+        x = layers.Conv2D(64, 7, strides=2, name="conv1_conv")(x)
+    else:
+        x = blocks.conv_bn(x, 64, 7, strides=2, name="conv1")
     x = layers.ZeroPadding2D(1, name="pool1_pad")(x)
     return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
@@ -51,6 +61,19 @@ def resnet_v1_features(x, depth):
     return x
 
 
+def resnet_v2_features(x, depth):
+    """Stem, then pre-activation stages; as in keras.applications, each of conv2..conv4 ends in a
+    strided unit, and a final BN-ReLU follows conv5."""
+    _, repeats = STAGES[depth]
+    x = resnet_stem(x, preact=True)
+    for stage, (width, count) in enumerate(zip(STAGE_WIDTHS, repeats), start=2):
+        for i in range(1, count + 1):
+            stride = 2 if i == count and stage < 5 else 1
+            x = blocks.residual_preact_bottleneck(x, width, stride=stride, projection=i == 1, name=f"conv{stage}_block{i}")
+    x = layers.BatchNormalization(axis=application.channel_axis(), epsilon=blocks.RESNET_BN_EPSILON, name="post_bn")(x)
+    return layers.Activation("relu", name="post_relu")(x)
+
+
 def ResNet(
     depth,
     include_top=True,
@@ -61,20 +84,26 @@ def ResNet(
     classes=1000,
     classifier_activation="softmax",
     name=None,
+    preact=False,
 ):
-    """A ResNet v1 of Table 1: `depth` in 'resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'."""
-    if depth not in STAGES:
-        raise ValueError(f"Unknown ResNet depth {depth!r}; choose one of {sorted(STAGES)}.")
+    """A ResNet of Table 1: `depth` in 'resnet18' .. 'resnet152'; `preact=True` for v2 (bottleneck depths)."""
+    if depth not in STAGES or (preact and STAGES[depth][0] is not blocks.residual_bottleneck):
+        choices = [d for d in STAGES if not preact or STAGES[d][0] is blocks.residual_bottleneck]
+        raise ValueError(f"Unknown ResNet{'V2' if preact else ''} depth {depth!r}; choose one of {choices}.")
+    features = resnet_v2_features if preact else resnet_v1_features
+    key = f"{depth}v2" if preact else depth
     return application.build(
-        name or depth,
-        functools.partial(resnet_v1_features, depth=depth),
-        default_size=224, min_size=32, spec=WEIGHTS.get(depth),
+        name or key,
+        functools.partial(features, depth=depth),
+        default_size=224, min_size=32, spec=WEIGHTS.get(key),
         include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
         pooling=pooling, classes=classes, classifier_activation=classifier_activation,
     )
 
 
-def _depth(depth, default_weights, doc):
+def _depth(depth, default_weights, doc, preact=False):
+    key = f"{depth}v2" if preact else depth
+
     def builder(
         include_top=True,
         weights=default_weights,
@@ -83,15 +112,15 @@ def _depth(depth, default_weights, doc):
         pooling=None,
         classes=1000,
         classifier_activation="softmax",
-        name=depth,
+        name=key,
     ):
         return ResNet(
             depth, include_top=include_top, weights=weights, input_tensor=input_tensor,
             input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation, name=name,
+            classifier_activation=classifier_activation, name=name, preact=preact,
         )
 
-    builder.__name__ = builder.__qualname__ = depth.replace("resnet", "ResNet")
+    builder.__name__ = builder.__qualname__ = key.replace("resnet", "ResNet").replace("v2", "V2")
     builder.__doc__ = doc
     return builder
 
@@ -110,4 +139,18 @@ ResNet101 = register("resnet101", top1=78.25, top5=93.95, imagenet_weights=True,
 )
 ResNet152 = register("resnet152", top1=78.57, top5=94.29, imagenet_weights=True, **_INFO)(
     _depth("resnet152", "imagenet", "ResNet-152; loads the official keras.applications weights.")
+)
+
+_V2_INFO = dict(_INFO, paper="He et al., Identity Mappings in Deep Residual Networks", preprocessing="tf")
+
+# Table 5 of "Identity Mappings" (single 224 crop) reports ResNet-152 v2 at 78.0 / 94.0 ... only for 152 and 200;
+# the 320-crop figures are not comparable, so only ResNet-152 v2 carries a paper number.
+ResNet50V2 = register("resnet50v2", imagenet_weights=True, **_V2_INFO)(
+    _depth("resnet50", "imagenet", "ResNet-50 v2 (pre-activation); loads the official keras.applications weights.", preact=True)
+)
+ResNet101V2 = register("resnet101v2", imagenet_weights=True, **_V2_INFO)(
+    _depth("resnet101", "imagenet", "ResNet-101 v2 (pre-activation); loads the official keras.applications weights.", preact=True)
+)
+ResNet152V2 = register("resnet152v2", top1=78.0, top5=94.0, imagenet_weights=True, **_V2_INFO)(
+    _depth("resnet152", "imagenet", "ResNet-152 v2 (pre-activation); loads the official keras.applications weights.", preact=True)
 )
