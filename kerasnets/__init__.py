@@ -19,16 +19,19 @@ _EXPORTS = {
     "kerasnets.registry": ("ModelInfo", "get_model", "list_models", "model_info"),
     "kerasnets.weights": ("WeightsError",),
     "kerasnets.images": ("ImageError", "load_image"),
+    "kerasnets.profiler": ("Profile", "profile"),
     "kerasnets.vgg": ("VGG", "VGG11", "VGG13", "VGG16", "VGG16C", "VGG19"),
     "kerasnets.resnet": (
         "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
         "ResNet50V2", "ResNet101V2", "ResNet152V2",
     ),
     "kerasnets.inception": ("InceptionV3", "InceptionResNetV2"),
+    "kerasnets.densenet": ("DenseNetBC", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264"),
     "kerasnets.mobilenet": ("MobileNet", "MobileNetV2", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small"),
 }
 #: The family modules, imported (and so registered) before the registry is read.
-FAMILIES = ("kerasnets.vgg", "kerasnets.resnet", "kerasnets.inception", "kerasnets.mobilenet")
+FAMILIES = ("kerasnets.vgg", "kerasnets.resnet", "kerasnets.inception", "kerasnets.mobilenet",
+            "kerasnets.densenet")
 
 _LOCATION = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_LOCATION)

@@ -161,3 +161,33 @@ def inverted_residual(
     if stride == 1 and in_channels == filters:
         x = layers.Add(name=f"{prefix}add")([shortcut, x])
     return x
+
+
+def bn_relu_conv(x, filters, kernel_size, *, padding="valid", norm_name, conv_name):
+    """The pre-activation composite function H of DenseNet (Huang et al. 2017): BN -> ReLU -> Conv."""
+    x = layers.BatchNormalization(axis=channel_axis(), epsilon=RESNET_BN_EPSILON, name=f"{norm_name}_bn")(x)
+    x = layers.Activation("relu", name=f"{norm_name}_relu")(x)
+    return layers.Conv2D(filters, kernel_size, padding=padding, use_bias=False, name=conv_name)(x)
+
+
+def dense_layer(x, growth_rate, *, bottleneck=4, name):
+    """One DenseNet(-B) layer: [BN-ReLU-Conv1x1 to `bottleneck * k` channels,] BN-ReLU-Conv3x3 to k
+    channels, concatenated to its input (Sec. 3, "Bottleneck layers")."""
+    y = x
+    if bottleneck:
+        y = bn_relu_conv(y, bottleneck * growth_rate, 1, norm_name=f"{name}_0", conv_name=f"{name}_1_conv")
+    y = bn_relu_conv(y, growth_rate, 3, padding="same", norm_name=f"{name}_1", conv_name=f"{name}_2_conv")
+    return layers.Concatenate(axis=channel_axis(), name=f"{name}_concat")([x, y])
+
+
+def dense_block(x, layers_count, growth_rate, *, bottleneck=4, name):
+    """A dense block (Fig. 1): each layer sees the feature maps of all preceding layers."""
+    for i in range(1, layers_count + 1):
+        x = dense_layer(x, growth_rate, bottleneck=bottleneck, name=f"{name}_block{i}")
+    return x
+
+
+def transition(x, compression, *, name):
+    """A transition layer: BN-ReLU-Conv1x1 compressing the channels by theta = `compression`, 2x2 avg pool."""
+    x = bn_relu_conv(x, int(x.shape[channel_axis()] * compression), 1, norm_name=name, conv_name=f"{name}_conv")
+    return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)

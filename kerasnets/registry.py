@@ -17,6 +17,7 @@ class ModelInfo:
     imagenet_weights: bool = False
     top1: float | None = None  # the paper's single-crop ImageNet top-1 accuracy, %
     top5: float | None = None
+    channels: int = 3  # input channels (LeNet-5 reads grayscale)
 
     def build(self, **kwargs):
         return self.builder(**kwargs)
