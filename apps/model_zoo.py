@@ -11,12 +11,11 @@ slide's bubble plot: x = multiply-adds, y = top-1, bubble area = parameters.
 import argparse
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kerasnets.utils import import_keras_quietly  # noqa: E402
+from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
 
 
 def measure(names, progress=True):
@@ -77,15 +76,9 @@ def draw_chart(rows, path):
     ax.set_title("kerasnets: accuracy vs. multiply-adds (bubble area = parameters)")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png")
     finally:
         plt.close(fig)
 
@@ -108,8 +101,8 @@ def main(argv=None):
     table = markdown(rows)
     print(table)
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(table + "\n")
+        with atomic_output(args.markdown) as tmp:
+            tmp.write_text(table + "\n")
     if args.chart:
         draw_chart(rows, args.chart)
         print(f"\nChart written to {args.chart}")

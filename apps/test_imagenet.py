@@ -12,7 +12,6 @@ write the photo annotated with its label. Any image OpenCV reads works (grayscal
 import argparse
 import os
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,7 +20,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kerasnets.images import ImageError, load_image, resize  # noqa: E402
-from kerasnets.utils import import_keras_quietly  # noqa: E402
+from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
 from kerasnets.weights import WeightsError  # noqa: E402
 
 
@@ -59,20 +58,13 @@ def annotate(image_rgb, label, score):
 
 
 def write_image_atomically(path, image_bgr):
-    """Encode first, then write to a temporary file beside `path` and rename it into place."""
+    """Encode first (so an unsupported suffix fails before anything is written), then write atomically."""
     suffix = os.path.splitext(path)[1] or ".png"
     ok, encoded = cv2.imencode(suffix, image_bgr)
     if not ok:
         raise ImageError(f"{path}: OpenCV cannot write images with the suffix {suffix!r}; use .png or .jpg.")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(encoded.tobytes())
 
 
 def output_paths(output, images):

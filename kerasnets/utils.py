@@ -3,6 +3,7 @@
 import contextlib
 import os
 import tempfile
+from pathlib import Path
 
 
 @contextlib.contextmanager
@@ -44,3 +45,31 @@ def import_keras_quietly():
     if error is not None:
         raise ImportError(f"Keras could not be imported: {error}\n{printed()}") from error
     return keras
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_output(path, suffix=None):
+    """Yield a temporary path beside `path`; on success it is renamed to `path`, else removed.
+
+    Readers never see a half-written file under the final name. The file gets the usual
+    permissions (0666 less the umask), not the 0600 of a temporary file. `suffix` defaults to
+    that of `path` (some writers choose the format from it).
+    """
+    path = Path(path)
+    suffix = path.suffix if suffix is None else suffix
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".part{suffix}")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -13,12 +13,13 @@ a local HTTP server).
 
 import hashlib
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from kerasnets.utils import atomic_output
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications"
 BASE_URL_ENV = "KERASNETS_WEIGHTS_URL"
@@ -123,36 +124,30 @@ def _offline_help(weights_file, target):
 
 def _download(weights_file, target, progress):
     url = weights_file.url
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            try:
-                response = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S)
-            except urllib.error.HTTPError as e:
-                raise WeightsError(
-                    f"Could not download the weights file {weights_file.name}: the server answered "
-                    f"{e.code} {e.reason} for {url}. {_offline_help(weights_file, target)}"
-                ) from None
-            except (urllib.error.URLError, OSError) as e:
-                reason = getattr(e, "reason", e)
-                raise WeightsError(
-                    f"Could not download the weights file {weights_file.name} from {url}: "
-                    f"{reason}. {_offline_help(weights_file, target)}"
-                ) from None
-            with response:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                _stream(response, out, total, weights_file.name, progress)
-        problem = _verify(tmp_name, weights_file)
+    with atomic_output(target) as tmp_path, open(tmp_path, "wb") as out:
+        try:
+            response = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S)
+        except urllib.error.HTTPError as e:
+            raise WeightsError(
+                f"Could not download the weights file {weights_file.name}: the server answered "
+                f"{e.code} {e.reason} for {url}. {_offline_help(weights_file, target)}"
+            ) from None
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise WeightsError(
+                f"Could not download the weights file {weights_file.name} from {url}: "
+                f"{reason}. {_offline_help(weights_file, target)}"
+            ) from None
+        with response:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            _stream(response, out, total, weights_file.name, progress)
+        out.flush()
+        problem = _verify(tmp_path, weights_file)
         if problem is not None:
             raise WeightsError(
                 f"The downloaded weights file {weights_file.name} from {url} {problem}. Nothing "
                 f"was saved. Try again; if it persists, the server does not serve the official file."
             )
-        os.replace(tmp_name, target)
-    except BaseException:
-        with _suppress_oserror():
-            os.unlink(tmp_name)
-        raise
     return target
 
 
@@ -175,14 +170,6 @@ def _stream(response, out, total, label, progress):
         raise WeightsError(
             f"The download of {label} broke off after {received} of {total} bytes. Nothing was saved; try again."
         )
-
-
-class _suppress_oserror:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        return exc_type is not None and issubclass(exc_type, OSError)
 
 
 def load_weights(model, weights, spec=None, include_top=True, progress=True):
