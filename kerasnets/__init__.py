@@ -20,18 +20,26 @@ _EXPORTS = {
     "kerasnets.weights": ("WeightsError",),
     "kerasnets.images": ("ImageError", "load_image"),
     "kerasnets.profiler": ("Profile", "profile"),
-    "kerasnets.vgg": ("VGG", "VGG11", "VGG13", "VGG16", "VGG16C", "VGG19"),
+    "kerasnets.lenet": ("LeNet5",),
+    "kerasnets.alexnet": ("AlexNet", "ZFNet"),
+    "kerasnets.vgg": ("VGG", "VGG11", "VGG11LRN", "VGG13", "VGG16", "VGG16C", "VGG19"),
     "kerasnets.resnet": (
         "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
-        "ResNet50V2", "ResNet101V2", "ResNet152V2",
+        "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNeXt50", "ResNeXt101", "CifarResNet",
     ),
-    "kerasnets.inception": ("InceptionV3", "InceptionResNetV2"),
+    "kerasnets.inception": (
+        "GoogLeNet", "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2", "compile_with_auxiliary",
+    ),
+    "kerasnets.highway": ("HighwayNet", "PlainNet"),
+    "kerasnets.layers": ("LocalResponseNormalization", "Highway", "ConvHighway", "ScaledResidual"),
     "kerasnets.densenet": ("DenseNetBC", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264"),
     "kerasnets.mobilenet": ("MobileNet", "MobileNetV2", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small"),
 }
 #: The family modules, imported (and so registered) before the registry is read.
-FAMILIES = ("kerasnets.vgg", "kerasnets.resnet", "kerasnets.inception", "kerasnets.mobilenet",
-            "kerasnets.densenet")
+FAMILIES = (
+    "kerasnets.lenet", "kerasnets.alexnet", "kerasnets.vgg", "kerasnets.inception", "kerasnets.resnet",
+    "kerasnets.highway", "kerasnets.densenet", "kerasnets.mobilenet",
+)
 
 _LOCATION = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_LOCATION)

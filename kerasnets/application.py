@@ -63,7 +63,7 @@ def validate_arguments(
             )
 
 
-def obtain_input_shape(name, input_shape, *, default_size, min_size, include_top, weights):
+def obtain_input_shape(name, input_shape, *, default_size, min_size, include_top, weights, channels=3):
     """The input shape to build with, checked the way keras.applications checks it.
 
     With the top, the shape defaults to the network's default size and must be static (and
@@ -72,7 +72,7 @@ def obtain_input_shape(name, input_shape, *, default_size, min_size, include_top
     """
     channels_last = keras.config.image_data_format() == "channels_last"
 
-    def shape_of(size, channels=3):
+    def shape_of(size):
         return (size, size, channels) if channels_last else (channels, size, size)
 
     default_shape = shape_of(default_size)
@@ -86,8 +86,8 @@ def obtain_input_shape(name, input_shape, *, default_size, min_size, include_top
             f"{name}: input_shape must have three entries (height, width, channels); "
             f"received input_shape={input_shape}."
         )
-    rows, cols, channels = input_shape if channels_last else (input_shape[1], input_shape[2], input_shape[0])
-    if weights == "imagenet" and channels != 3:
+    rows, cols, given_channels = input_shape if channels_last else (input_shape[1], input_shape[2], input_shape[0])
+    if weights == "imagenet" and given_channels != 3:
         raise ValueError(
             f"{name}: ImageNet weights expect 3 input channels (RGB); received input_shape={input_shape}. "
             "Convert grayscale images to RGB, or use weights=None."
@@ -128,9 +128,11 @@ def global_pool(x, pooling):
     return x
 
 
-def pooled_classifier(x, classes, classifier_activation):
-    """Global average pooling then a dense classifier: the top of ResNet, Inception, DenseNet."""
+def pooled_classifier(x, classes, classifier_activation, dropout=0.0):
+    """Global average pooling [, dropout] then a dense classifier: the top of ResNet, Inception, DenseNet."""
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="dropout")(x)
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
@@ -142,6 +144,7 @@ def build(
     default_size,
     min_size,
     spec=None,
+    channels=3,
     include_top=True,
     weights="imagenet",
     input_tensor=None,
@@ -159,7 +162,7 @@ def build(
         )
     input_shape = obtain_input_shape(
         name, input_shape, default_size=default_size, min_size=min_size,
-        include_top=include_top, weights=weights,
+        include_top=include_top, weights=weights, channels=channels,
     )
     img_input = image_input(input_shape, input_tensor)
     x = features(img_input)

@@ -14,11 +14,11 @@ RESNET_BN_EPSILON = 1.001e-5
 
 def conv_bn(
     x, filters, kernel_size, *, strides=1, padding="valid", use_bias=True, activation="relu",
-    epsilon=RESNET_BN_EPSILON, bn_scale=True, name,
+    epsilon=RESNET_BN_EPSILON, bn_scale=True, groups=1, name,
 ):
     """Convolution -> BatchNormalization -> activation, named `{name}_conv`, `{name}_bn`, `{name}_{activation}`."""
     x = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, name=f"{name}_conv"
+        filters, kernel_size, strides=strides, padding=padding, use_bias=use_bias, groups=groups, name=f"{name}_conv"
     )(x)
     x = layers.BatchNormalization(axis=channel_axis(), epsilon=epsilon, scale=bn_scale, name=f"{name}_bn")(x)
     if activation is not None:
@@ -30,19 +30,25 @@ def _needs_projection(x, out_channels, stride):
     return stride != 1 or x.shape[channel_axis()] != out_channels
 
 
-def residual_bottleneck(x, filters, *, stride=1, expansion=4, projection=None, name):
-    """The bottleneck residual block (He et al. 2016, Fig. 5 right): 1x1 reduce, 3x3, 1x1 expand.
+def residual_bottleneck(
+    x, filters, *, stride=1, expansion=4, projection=None, width=None, groups=1, stride_on_3x3=False, name
+):
+    """The bottleneck residual block (He et al. 2016, Fig. 5 right): 1x1 reduce, 3x3, 1x1 expand to
+    `expansion * filters` channels.
 
     The shortcut is the identity, or a strided 1x1 projection (option B) when the shape changes.
-    As in keras.applications (and Caffe's ResNet), the stride sits on the first 1x1 convolution.
+    As in keras.applications (and Caffe's ResNet), the stride sits on the first 1x1 convolution
+    unless `stride_on_3x3`. With `groups` > 1 and an inner `width`, this is the ResNeXt block
+    (Xie et al. 2017, Fig. 3c): the 3x3 convolution splits into `groups` paths.
     """
     out_channels = expansion * filters
+    width = filters if width is None else width
     if projection if projection is not None else _needs_projection(x, out_channels, stride):
         shortcut = conv_bn(x, out_channels, 1, strides=stride, activation=None, name=f"{name}_0")
     else:
         shortcut = x
-    x = conv_bn(x, filters, 1, strides=stride, name=f"{name}_1")
-    x = conv_bn(x, filters, 3, padding="same", name=f"{name}_2")
+    x = conv_bn(x, width, 1, strides=1 if stride_on_3x3 else stride, name=f"{name}_1")
+    x = conv_bn(x, width, 3, strides=stride if stride_on_3x3 else 1, padding="same", groups=groups, name=f"{name}_2")
     x = conv_bn(x, out_channels, 1, activation=None, name=f"{name}_3")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
@@ -191,3 +197,50 @@ def transition(x, compression, *, name):
     """A transition layer: BN-ReLU-Conv1x1 compressing the channels by theta = `compression`, 2x2 avg pool."""
     x = bn_relu_conv(x, int(x.shape[channel_axis()] * compression), 1, norm_name=name, conv_name=f"{name}_conv")
     return layers.AveragePooling2D(2, strides=2, name=f"{name}_pool")(x)
+
+
+#: The five residual-unit orderings of He et al. 2016b ("Identity Mappings", Fig. 4): the
+#: operations before the first convolution, between convolutions, after the last convolution of
+#: the residual branch, and after the addition.
+RESIDUAL_UNITS = {
+    "original": dict(pre=(), mid=("bn", "relu"), last=("bn",), after=("relu",)),          # (a)
+    "bn_after_addition": dict(pre=(), mid=("bn", "relu"), last=(), after=("bn", "relu")),  # (b)
+    "relu_before_addition": dict(pre=(), mid=("bn", "relu"), last=("bn", "relu"), after=()),  # (c)
+    "relu_only_preactivation": dict(pre=("relu",), mid=("bn", "relu"), last=("bn",), after=()),  # (d)
+    "full_preactivation": dict(pre=("bn", "relu"), mid=("bn", "relu"), last=(), after=()),  # (e)
+}
+
+
+def _apply(x, operations, name):
+    for op in operations:
+        if op == "bn":
+            x = layers.BatchNormalization(axis=channel_axis(), name=f"{name}_bn")(x)
+        else:
+            x = layers.Activation("relu", name=f"{name}_relu")(x)
+    return x
+
+
+def residual_unit(x, filters, *, stride=1, unit="original", bottleneck=False, name):
+    """A residual unit in one of the orderings of `RESIDUAL_UNITS`: basic (two 3x3 convolutions)
+    or bottleneck (1x1, 3x3, 1x1 to 4x `filters`). A 1x1 projection shortcut (from the
+    pre-activated input for pre-activation units) is used when the shape changes."""
+    if unit not in RESIDUAL_UNITS:
+        raise ValueError(f"Unknown residual unit {unit!r}; choose one of {sorted(RESIDUAL_UNITS)}.")
+    spec = RESIDUAL_UNITS[unit]
+    out_channels = 4 * filters if bottleneck else filters
+    convs = ((filters, 1, 1), (filters, 3, stride), (out_channels, 1, 1)) if bottleneck else (
+        (filters, 3, stride), (filters, 3, 1))
+    branch = _apply(x, spec["pre"], f"{name}_pre")
+    preactivated = branch if spec["pre"] else x
+    shortcut = x
+    if _needs_projection(x, out_channels, stride):
+        shortcut = layers.Conv2D(out_channels, 1, strides=stride, use_bias=False, name=f"{name}_0_conv")(preactivated)
+        if not spec["pre"]:
+            shortcut = layers.BatchNormalization(axis=channel_axis(), name=f"{name}_0_bn")(shortcut)
+    for i, (width, kernel, conv_stride) in enumerate(convs, start=1):
+        if i > 1:
+            branch = _apply(branch, spec["mid"], f"{name}_{i - 1}")
+        branch = layers.Conv2D(width, kernel, strides=conv_stride, padding="same", use_bias=False, name=f"{name}_{i}_conv")(branch)
+    branch = _apply(branch, spec["last"], f"{name}_{len(convs)}")
+    x = layers.Add(name=f"{name}_add")([shortcut, branch])
+    return _apply(x, spec["after"], f"{name}_out")

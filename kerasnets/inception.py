@@ -1,9 +1,11 @@
 """The Inception family, each network written as its table of modules.
 
+- GoogLeNet (Inception v1): "Going Deeper with Convolutions" (Szegedy et al., CVPR 2015), Table 1,
+  with the two auxiliary classifiers of Sec. 5 as optional extra outputs.
 - Inception v3: "Rethinking the Inception Architecture for Computer Vision" (Szegedy et al., CVPR
   2016), in the TF-slim/keras.applications layout that the official weights fit.
-- Inception-ResNet-v2: "Inception-v4, Inception-ResNet and the Impact of Residual Connections on
-  Learning" (Szegedy et al., AAAI 2017).
+- Inception-v4, Inception-ResNet-v1 and -v2: "Inception-v4, Inception-ResNet and the Impact of
+  Residual Connections on Learning" (Szegedy et al., AAAI 2017).
 
 A module is a list of branches concatenated along channels; a branch is a sequence of steps:
 `Conv(filters, kernel, strides, padding)` (convolution, batch norm without scale, ReLU), `Pool`,
@@ -30,14 +32,20 @@ BN_EPSILON = 1e-3
 
 @dataclass(frozen=True)
 class Conv:
-    """Convolution without bias -> BatchNormalization(scale=False) -> ReLU."""
+    """Convolution without bias -> BatchNormalization(scale=False) -> ReLU; with `batch_norm=False`
+    (GoogLeNet, which predates batch norm) a biased convolution -> ReLU."""
 
     filters: int
     kernel: int | tuple = 1
     strides: int = 1
     padding: str = "same"
+    batch_norm: bool = True
 
     def __call__(self, x, name):
+        if not self.batch_norm:
+            return layers.Conv2D(
+                self.filters, self.kernel, strides=self.strides, padding=self.padding, activation="relu", name=f"{name}_conv"
+            )(x)
         x = layers.Conv2D(
             self.filters, self.kernel, strides=self.strides, padding=self.padding, use_bias=False, name=f"{name}_conv"
         )(x)
@@ -221,13 +229,7 @@ IRV2_STAGES = (
 def inception_resnet_v2_features(x):
     x = run_steps(x, V3_STEM, "stem")
     x = inception_module(x, IRV2_MIXED_5B, "mixed_5b")
-    for name, module, scale, repeats in IRV2_STAGES:
-        if scale is None:
-            x = inception_module(x, module, name)
-            continue
-        for i in range(1, repeats + 1):
-            last = name == "block8" and i == repeats  # the very last block is linear, scale 1
-            x = inception_residual(x, module, 1.0 if last else scale, f"{name}_{i}", None if last else "relu")
+    x = residual_stages(x, IRV2_STAGES)  # defined with Inception-ResNet-v1 below
     return Conv(1536)(x, "conv_7b")
 
 
@@ -254,6 +256,240 @@ def InceptionResNetV2(
     """Inception-ResNet-v2 (299x299); loads the official keras.applications weights."""
     return application.build(
         name, inception_resnet_v2_features, default_size=299, min_size=75, spec=INCEPTION_RESNET_V2_WEIGHTS,
+        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
+        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+    )
+
+
+# -- GoogLeNet (Inception v1) ---------------------------------------------------------------
+#: Table 1: per module, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj; "pool" is a 3x3/2 max pool.
+GOOGLENET_TABLE = (
+    ("inception_3a", (64, 96, 128, 16, 32, 32)),
+    ("inception_3b", (128, 128, 192, 32, 96, 64)),
+    "pool",
+    ("inception_4a", (192, 96, 208, 16, 48, 64)),
+    ("inception_4b", (160, 112, 224, 24, 64, 64)),
+    ("inception_4c", (128, 128, 256, 24, 64, 64)),
+    ("inception_4d", (112, 144, 288, 32, 64, 64)),
+    ("inception_4e", (256, 160, 320, 32, 128, 128)),
+    "pool",
+    ("inception_5a", (256, 160, 320, 32, 128, 128)),
+    ("inception_5b", (384, 192, 384, 48, 128, 128)),
+)
+#: The modules whose outputs feed the auxiliary classifiers (Sec. 5).
+GOOGLENET_AUX_AFTER = ("inception_4a", "inception_4d")
+
+
+def v1_module(widths, batch_norm=False, naive=False):
+    """The Inception module of Fig. 2: (a) naive, or (b) with 1x1 dimension reductions."""
+    f1, f3r, f3, f5r, f5, proj = widths
+    pool = Pool("max", 3, 1, "same")
+    if naive:
+        return ((Conv(f1, 1, batch_norm=batch_norm),), (Conv(f3, 3, batch_norm=batch_norm),),
+                (Conv(f5, 5, batch_norm=batch_norm),), (pool,))
+    return (
+        (Conv(f1, 1, batch_norm=batch_norm),),
+        (Conv(f3r, 1, batch_norm=batch_norm), Conv(f3, 3, batch_norm=batch_norm)),
+        (Conv(f5r, 1, batch_norm=batch_norm), Conv(f5, 5, batch_norm=batch_norm)),
+        (pool, Conv(proj, 1, batch_norm=batch_norm)),
+    )
+
+
+def googlenet_stem(x, batch_norm=False):
+    """conv 7x7/2, max pool 3x3/2, LRN, conv 1x1 (reduce), conv 3x3, LRN, max pool 3x3/2 (Table 1, Fig. 3)."""
+    from kerasnets.layers import LocalResponseNormalization
+
+    x = Conv(64, 7, 2, batch_norm=batch_norm)(x, "conv1")
+    x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
+    if not batch_norm:
+        x = LocalResponseNormalization(name="lrn1")(x)
+    x = Conv(64, 1, batch_norm=batch_norm)(x, "conv2_reduce")
+    x = Conv(192, 3, batch_norm=batch_norm)(x, "conv2")
+    if not batch_norm:
+        x = LocalResponseNormalization(name="lrn2")(x)
+    return layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
+
+
+def googlenet_aux_classifier(x, classes, classifier_activation, name):
+    """Sec. 5: 5x5/3 average pool, 1x1 conv with 128 filters, FC 1024, dropout 70 %, FC classes."""
+    x = layers.AveragePooling2D(5, strides=3, name=f"{name}_avgpool")(x)
+    x = layers.Conv2D(128, 1, activation="relu", name=f"{name}_conv")(x)
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
+    x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_predictions")(x)
+
+
+def googlenet_features(x, batch_norm=False, naive=False):
+    x = googlenet_stem(x, batch_norm)
+    pools = 2
+    for entry in GOOGLENET_TABLE:
+        if entry == "pool":
+            pools += 1
+            x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool{pools}")(x)
+        else:
+            name, widths = entry
+            x = inception_module(x, v1_module(widths, batch_norm, naive), name)
+    return x
+
+
+@register(
+    "googlenet", family="inception", paper="Szegedy et al., Going Deeper with Convolutions", year=2015,
+    input_size=224, preprocessing="caffe", top5=89.93,
+)
+def GoogLeNet(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="googlenet",
+    aux_logits=False,
+    batch_norm=False,
+    naive=False,
+):
+    """GoogLeNet. `aux_logits=True` adds the classifiers on 4a and 4d as two extra outputs (train them
+    with `compile_with_auxiliary`); `batch_norm=True` adds BN after every convolution (BN-Inception
+    style, no LRN); `naive=True` uses the modules of Fig. 2a (no reductions) to show what 1x1 buys."""
+    model = application.build(
+        name, functools.partial(googlenet_features, batch_norm=batch_norm, naive=naive),
+        functools.partial(application.pooled_classifier, dropout=0.4),
+        default_size=224, min_size=32,
+        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
+        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+    )
+    if not aux_logits:
+        return model
+    if not include_top:
+        raise ValueError("GoogLeNet: aux_logits=True needs include_top=True (the auxiliary heads are classifiers).")
+    auxiliary = [
+        googlenet_aux_classifier(model.get_layer(after).output, classes, classifier_activation, f"aux{i}")
+        for i, after in enumerate(GOOGLENET_AUX_AFTER, start=1)
+    ]
+    return keras.Model(model.inputs, [model.output, *auxiliary], name=model.name)
+
+
+def compile_with_auxiliary(model, optimizer="sgd", loss="sparse_categorical_crossentropy", aux_weight=0.3, metrics=("accuracy",), **kwargs):
+    """Compile a model with auxiliary classifier outputs: the main loss weighs 1.0, each auxiliary
+    loss `aux_weight` (0.3 in GoogLeNet, Sec. 5); metrics are reported for the main output."""
+    n_aux = len(model.outputs) - 1
+    if n_aux < 1:
+        raise ValueError(f"{model.name} has a single output; build it with aux_logits=True.")
+    model.compile(
+        optimizer=optimizer, loss=[loss] * (n_aux + 1), loss_weights=[1.0] + [aux_weight] * n_aux,
+        metrics=[list(metrics)] + [[] for _ in range(n_aux)], **kwargs,
+    )
+    return model
+
+
+# -- Inception-v4 --------------------------------------------------------------------------
+def _stem_branches(x, name):
+    """The Inception-v4 / Inception-ResNet-v2 stem of Fig. 3: three convolutions, then three
+    two-branch concatenations (35x35x384 for a 299x299 input)."""
+    x = run_steps(x, (valid(32, 3, 2), valid(32), Conv(64, 3)), name)
+    x = inception_module(x, ((MAX,), (valid(96, 3, 2),)), "mixed_3a")
+    x = inception_module(x, ((Conv(64), valid(96)), (Conv(64), Conv(64, (1, 7)), Conv(64, (7, 1)), valid(96))), "mixed_4a")
+    return inception_module(x, ((valid(192, 3, 2),), (MAX,)), "mixed_5a")
+
+
+V4_A = ((AVG, Conv(96)), (Conv(96),), (Conv(64), Conv(96, 3)), (Conv(64), Conv(96, 3), Conv(96, 3)))  # Fig. 4
+V4_REDUCTION_A = ((valid(384, 3, 2),), (Conv(192), Conv(224, 3), valid(256, 3, 2)), (MAX,))  # Fig. 7, k l m n
+V4_B = (  # Fig. 5
+    (AVG, Conv(128)), (Conv(384),), (Conv(192), Conv(224, (1, 7)), Conv(256, (7, 1))),
+    (Conv(192), Conv(192, (1, 7)), Conv(224, (7, 1)), Conv(224, (1, 7)), Conv(256, (7, 1))),
+)
+V4_REDUCTION_B = ((Conv(192), valid(192, 3, 2)), (Conv(256), Conv(256, (1, 7)), Conv(320, (7, 1)), valid(320, 3, 2)), (MAX,))  # Fig. 8
+V4_C = (  # Fig. 6
+    (AVG, Conv(256)), (Conv(256),), (Conv(384), Fork((Conv(256, (1, 3)), Conv(256, (3, 1))))),
+    (Conv(384), Conv(448, (1, 3)), Conv(512, (3, 1)), Fork((Conv(256, (3, 1)), Conv(256, (1, 3))))),
+)
+#: Fig. 9: 4 x Inception-A, Reduction-A, 7 x Inception-B, Reduction-B, 3 x Inception-C.
+V4_STAGES = (("inception_a", V4_A, 4), ("reduction_a", V4_REDUCTION_A, 1), ("inception_b", V4_B, 7),
+             ("reduction_b", V4_REDUCTION_B, 1), ("inception_c", V4_C, 3))
+
+
+def inception_v4_features(x):
+    x = _stem_branches(x, "stem")
+    for name, module, repeats in V4_STAGES:
+        for i in range(1, repeats + 1):
+            x = inception_module(x, module, f"{name}_{i}" if repeats > 1 else name)
+    return x
+
+
+@register(
+    "inceptionv4", family="inception", paper="Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
+    year=2017, input_size=299, preprocessing="tf", top1=80.0, top5=95.0,
+)
+def InceptionV4(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="inception_v4",
+    dropout=0.2,
+):
+    """Inception-v4 (Fig. 9); the top keeps 80 % of the activations (dropout 0.2) before the classifier."""
+    return application.build(
+        name, inception_v4_features, functools.partial(application.pooled_classifier, dropout=dropout),
+        default_size=299, min_size=75,
+        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
+        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+    )
+
+
+# -- Inception-ResNet-v1 --------------------------------------------------------------------
+IRV1_STEM = (valid(32, 3, 2), valid(32), Conv(64, 3), MAX, valid(80, 1), valid(192), valid(256, 3, 2))  # Fig. 14
+IRV1_A = ((Conv(32),), (Conv(32), Conv(32, 3)), (Conv(32), Conv(32, 3), Conv(32, 3)))  # Fig. 10
+IRV1_REDUCTION_A = ((valid(384, 3, 2),), (Conv(192), Conv(192, 3), valid(256, 3, 2)), (MAX,))  # Fig. 7, k=l=192
+IRV1_B = ((Conv(128),), (Conv(128), Conv(128, (1, 7)), Conv(128, (7, 1))))  # Fig. 11
+IRV1_REDUCTION_B = ((Conv(256), valid(384, 3, 2)), (Conv(256), valid(256, 3, 2)), (Conv(256), Conv(256, 3), valid(256, 3, 2)), (MAX,))  # Fig. 12
+IRV1_C = ((Conv(192),), (Conv(192), Conv(192, (1, 3)), Conv(192, (3, 1))))  # Fig. 13
+#: Fig. 15 with the v1 blocks: (name, module, residual scale or None for a reduction, repeats).
+IRV1_STAGES = (("block35", IRV1_A, 0.17, 5), ("reduction_a", IRV1_REDUCTION_A, None, 1), ("block17", IRV1_B, 0.1, 10),
+               ("reduction_b", IRV1_REDUCTION_B, None, 1), ("block8", IRV1_C, 0.2, 5))
+
+
+def residual_stages(x, stages):
+    """Inception-ResNet stages: residual blocks (scaled) and reduction modules; the last block is linear."""
+    last_stage = stages[-1][0]
+    for name, module, scale, repeats in stages:
+        if scale is None:
+            x = inception_module(x, module, name)
+            continue
+        for i in range(1, repeats + 1):
+            last = name == last_stage and i == repeats
+            x = inception_residual(x, module, 1.0 if last else scale, f"{name}_{i}", None if last else "relu")
+    return x
+
+
+def inception_resnet_v1_features(x):
+    return residual_stages(run_steps(x, IRV1_STEM, "stem"), IRV1_STAGES)
+
+
+@register(
+    "inceptionresnetv1", family="inception", paper="Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
+    year=2017, input_size=299, preprocessing="tf", top1=78.7, top5=94.5,
+)
+def InceptionResNetV1(
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=1000,
+    classifier_activation="softmax",
+    name="inception_resnet_v1",
+    dropout=0.2,
+):
+    """Inception-ResNet-v1 (Figs. 10-15): the cheaper residual Inception, about Inception-v3's cost."""
+    return application.build(
+        name, inception_resnet_v1_features, functools.partial(application.pooled_classifier, dropout=dropout),
+        default_size=299, min_size=75,
         include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
         pooling=pooling, classes=classes, classifier_activation=classifier_activation,
     )

@@ -1,5 +1,7 @@
 """Custom layers, each serialisable and written with `keras.ops` only (TensorFlow and JAX)."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -25,3 +27,118 @@ class ScaledResidual(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local response normalisation across channels (Krizhevsky et al. 2012, Sec. 3.3):
+
+        b[c] = a[c] / (k + alpha * sum_{c' = c - n/2 .. c + n/2} a[c']^2) ** beta
+
+    with AlexNet's constants k=2, n=5, alpha=1e-4, beta=0.75 as defaults. As in the paper (and
+    `tf.nn.local_response_normalization`), alpha multiplies the plain sum; Caffe divides it by n.
+    """
+
+    def __init__(self, depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.axis = int(axis)
+
+    def call(self, inputs):
+        x = inputs if self.axis in (-1, len(inputs.shape) - 1) else ops.moveaxis(inputs, self.axis, -1)
+        squared = ops.square(x)
+        r = self.depth_radius
+        padded = ops.pad(squared, [[0, 0]] * (len(x.shape) - 1) + [[r, r]])
+        channels = x.shape[-1]
+        window_sum = padded[..., 0:channels]
+        for offset in range(1, 2 * r + 1):
+            window_sum = window_sum + padded[..., offset:offset + channels]
+        y = x / ops.power(self.bias + self.alpha * window_sum, self.beta)
+        return y if self.axis in (-1, len(inputs.shape) - 1) else ops.moveaxis(y, -1, self.axis)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "depth_radius": self.depth_radius, "bias": self.bias,
+                "alpha": self.alpha, "beta": self.beta, "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class Highway(keras.layers.Layer):
+    """A highway layer (Srivastava et al. 2015): y = H(x) * T(x) + x * (1 - T(x)),
+    H = activation(x W_H + b_H), T = sigmoid(x W_T + b_T). The transform gate's bias starts
+    negative (`transform_bias`, -1 to -3 in the paper) so the layer begins close to the identity.
+    """
+
+    def __init__(self, activation="relu", transform_bias=-2.0, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.activation = keras.activations.get(activation)
+        self.transform_bias = float(transform_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        units = input_shape[-1]
+        self.kernel_h = self.add_weight(name="kernel_h", shape=(units, units), initializer=self.kernel_initializer)
+        self.bias_h = self.add_weight(name="bias_h", shape=(units,), initializer="zeros")
+        self.kernel_t = self.add_weight(name="kernel_t", shape=(units, units), initializer=self.kernel_initializer)
+        self.bias_t = self.add_weight(
+            name="bias_t", shape=(units,), initializer=keras.initializers.Constant(self.transform_bias)
+        )
+
+    def call(self, inputs):
+        h = self.activation(ops.matmul(inputs, self.kernel_h) + self.bias_h)
+        t = ops.sigmoid(ops.matmul(inputs, self.kernel_t) + self.bias_t)
+        return h * t + inputs * (1.0 - t)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def count_macs(self, input_shapes, output_shape):
+        positions = math.prod(input_shapes[0][1:-1])
+        return 2 * positions * input_shapes[0][-1] ** 2
+
+    def get_config(self):
+        return {**super().get_config(), "activation": keras.activations.serialize(self.activation),
+                "transform_bias": self.transform_bias,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class ConvHighway(keras.layers.Layer):
+    """A convolutional highway layer: H and T are 'same'-padded convolutions that keep the channels."""
+
+    def __init__(self, kernel_size=3, activation="relu", transform_bias=-2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size = kernel_size
+        self.activation = keras.activations.get(activation)
+        self.transform_bias = float(transform_bias)
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.transform = keras.layers.Conv2D(channels, self.kernel_size, padding="same", name="h")
+        self.gate = keras.layers.Conv2D(
+            channels, self.kernel_size, padding="same", name="t",
+            bias_initializer=keras.initializers.Constant(self.transform_bias),
+        )
+        self.transform.build(input_shape)
+        self.gate.build(input_shape)
+
+    def call(self, inputs):
+        h = self.activation(self.transform(inputs))
+        t = ops.sigmoid(self.gate(inputs))
+        return h * t + inputs * (1.0 - t)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def count_macs(self, input_shapes, output_shape):
+        kernel = self.kernel_size if isinstance(self.kernel_size, (tuple, list)) else (self.kernel_size,) * 2
+        return 2 * math.prod(output_shape[1:]) * math.prod(kernel) * input_shapes[0][-1]
+
+    def get_config(self):
+        return {**super().get_config(), "kernel_size": self.kernel_size,
+                "activation": keras.activations.serialize(self.activation), "transform_bias": self.transform_bias}

@@ -1,4 +1,5 @@
-"""ResNet v1 (He et al., CVPR 2016) and v2 with pre-activation units (He et al., ECCV 2016).
+"""ResNet v1 (He et al., CVPR 2016), v2 with pre-activation units (He et al., ECCV 2016),
+ResNeXt (Xie et al., CVPR 2017), and the CIFAR residual networks of both ResNet papers.
 
 `STAGES` is Table 1 of the first paper: the residual block and the number of blocks in each of
 the stages conv2_x .. conv5_x, whose bottleneck widths are 64, 128, 256, 512. The v2 networks
@@ -154,3 +155,106 @@ ResNet101V2 = register("resnet101v2", imagenet_weights=True, **_V2_INFO)(
 ResNet152V2 = register("resnet152v2", top1=78.0, top5=94.0, imagenet_weights=True, **_V2_INFO)(
     _depth("resnet152", "imagenet", "ResNet-152 v2 (pre-activation); loads the official keras.applications weights.", preact=True)
 )
+
+
+# -- ResNeXt ----------------------------------------------------------------------------------
+#: Xie et al. 2017, Table 1: blocks per stage, cardinality C and bottleneck width d of conv2.
+RESNEXT = {"resnext50": ((3, 4, 6, 3), 32, 4), "resnext101": ((3, 4, 23, 3), 32, 8)}
+
+
+def resnext_features(x, depth):
+    """Stem, then four stages of aggregated-transformation blocks: the grouped 3x3 has C * d * 2^i
+    channels and the block outputs 256 * 2^i (Table 1); the stride sits on the 3x3 convolution."""
+    repeats, cardinality, bottleneck_width = RESNEXT[depth]
+    x = resnet_stem(x)
+    for stage, count in enumerate(repeats):
+        for i in range(1, count + 1):
+            x = blocks.residual_bottleneck(
+                x, 64 * 2**stage, stride=2 if stage > 0 and i == 1 else 1,
+                width=cardinality * bottleneck_width * 2**stage, groups=cardinality, stride_on_3x3=True,
+                name=f"conv{stage + 2}_block{i}",
+            )
+    return x
+
+
+def _resnext(depth, top1, doc):
+    def builder(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
+                classifier_activation="softmax", name=depth):
+        return application.build(
+            name, functools.partial(resnext_features, depth=depth), default_size=224, min_size=32,
+            include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
+            pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        )
+
+    builder.__name__ = builder.__qualname__ = depth.replace("resnext", "ResNeXt")
+    builder.__doc__ = doc
+    return register(depth, family="resnet", paper="Xie et al., Aggregated Residual Transformations for Deep Neural Networks",
+                    year=2017, input_size=224, preprocessing="caffe", top1=top1)(builder)
+
+
+# 224x224 single-crop top-1 from Table 3 (100 - error): 32x4d ResNeXt-50 22.2, 32x4d ResNeXt-101 21.2 %.
+ResNeXt50 = _resnext("resnext50", 77.8, "ResNeXt-50 (32x4d), 25.0 M parameters, 4.2 G multiply-adds.")
+ResNeXt101 = _resnext("resnext101", None, "ResNeXt-101 (32x8d), the wider 101-layer ResNeXt (88.8 M parameters).")
+
+
+# -- CIFAR residual networks --------------------------------------------------------------------
+CIFAR_WIDTHS = (16, 32, 64)
+
+
+def cifar_resnet_features(x, depth, unit, bottleneck):
+    per_stage = (depth - 2) // (9 if bottleneck else 6)
+    preact = unit in ("relu_only_preactivation", "full_preactivation")
+    x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv1_conv")(x)
+    if not preact:  # pre-activation units start with their own BN-ReLU
+        x = layers.BatchNormalization(axis=application.channel_axis(), name="conv1_bn")(x)
+        x = layers.Activation("relu", name="conv1_relu")(x)
+    for stage, width in enumerate(CIFAR_WIDTHS):
+        for i in range(1, per_stage + 1):
+            x = blocks.residual_unit(
+                x, width, stride=2 if stage > 0 and i == 1 else 1, unit=unit, bottleneck=bottleneck,
+                name=f"conv{stage + 2}_block{i}",
+            )
+    if preact:
+        x = layers.BatchNormalization(axis=application.channel_axis(), name="post_bn")(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+    return x
+
+
+def CifarResNet(
+    depth=20,
+    unit="original",
+    bottleneck=None,
+    include_top=True,
+    weights=None,
+    input_tensor=None,
+    input_shape=None,
+    pooling=None,
+    classes=10,
+    classifier_activation="softmax",
+    name=None,
+):
+    """The CIFAR-10 ResNets: 3x3 conv, three stages of 16/32/64 filters on 32/16/8 px maps, average
+    pool, FC. Basic units give depth 6n+2 (ResNet-20/32/44/56/110, He et al. 2016 Sec. 4.2);
+    bottleneck units depth 9n+2 (ResNet-164, He et al. 2016b). `unit` chooses one of the five
+    orderings of `blocks.RESIDUAL_UNITS` (Fig. 4 of the second paper); shortcuts are identities,
+    with a 1x1 projection where the shape changes."""
+    bottleneck = depth >= 164 if bottleneck is None else bottleneck
+    step = 9 if bottleneck else 6
+    if depth < step + 2 or (depth - 2) % step:
+        kind = "bottleneck units need depth = 9n + 2 (e.g. 164)" if bottleneck else "basic units need depth = 6n + 2 (20, 32, 44, 56, 110)"
+        raise ValueError(f"CifarResNet: {kind}; received depth={depth}.")
+    if unit not in blocks.RESIDUAL_UNITS:
+        raise ValueError(f"CifarResNet: unit must be one of {sorted(blocks.RESIDUAL_UNITS)}; received {unit!r}.")
+    return application.build(
+        name or f"cifar_resnet{depth}",
+        functools.partial(cifar_resnet_features, depth=depth, unit=unit, bottleneck=bottleneck),
+        default_size=32, min_size=8,
+        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
+        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+    )
+
+
+_CIFAR = dict(family="resnet", paper="He et al., Deep Residual Learning / Identity Mappings (CIFAR-10)", input_size=32,
+              preprocessing="none")
+for _depth_value in (20, 56, 110, 164):
+    register(f"cifar_resnet{_depth_value}", year=2016, **_CIFAR)(functools.partial(CifarResNet, _depth_value))

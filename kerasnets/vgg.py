@@ -2,8 +2,8 @@
 
 `CONFIGS` is the paper's Table 1: one row per configuration, one tuple per block of 3x3
 convolutions (each block ends in 2x2 max pooling), then FC-4096, FC-4096, FC-classes. An entry
-is the number of filters of a 3x3 convolution, or `(filters, kernel_size)` for configuration C's
-1x1 convolutions. VGG16 and VGG19 (configurations D and E) load the official keras.applications
+is the number of filters of a 3x3 convolution, `(filters, kernel_size)` for configuration C's
+1x1 convolutions, or "LRN" for A-LRN's local response normalisation. VGG16 and VGG19 (configurations D and E) load the official keras.applications
 weights; the other rows have the same signature with `weights=None` or a path.
 """
 
@@ -12,11 +12,13 @@ import functools
 from keras import layers
 
 from kerasnets import application, imagenet
+from kerasnets.layers import LocalResponseNormalization
 from kerasnets.registry import register
 from kerasnets.weights import h5_spec
 
 CONFIGS = {
     "A": ((64,), (128,), (256, 256), (512, 512), (512, 512)),
+    "A-LRN": ((64, "LRN"), (128,), (256, 256), (512, 512), (512, 512)),
     "B": ((64, 64), (128, 128), (256, 256), (512, 512), (512, 512)),
     "C": ((64, 64), (128, 128), (256, 256, (256, 1)), (512, 512, (512, 1)), (512, 512, (512, 1))),
     "D": ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)),
@@ -36,6 +38,9 @@ def vgg_features(x, config, batch_norm=False):
     """The convolutional blocks of one configuration, named `block{b}_conv{i}` and `block{b}_pool`."""
     for b, block in enumerate(CONFIGS[config], start=1):
         for i, conv in enumerate(block, start=1):
+            if conv == "LRN":
+                x = LocalResponseNormalization(name=f"block{b}_lrn")(x)
+                continue
             filters, kernel = conv if isinstance(conv, tuple) else (conv, 3)
             name = f"block{b}_conv{i}"
             if batch_norm:
@@ -71,12 +76,12 @@ def VGG(
     batch_norm=False,
     dropout=0.0,
 ):
-    """Any VGG configuration of Table 1 ('A'-'E'), optionally with batch normalisation after each conv."""
+    """Any VGG configuration of Table 1 ('A', 'A-LRN', 'B'-'E'), optionally with batch normalisation after each conv."""
     if config not in CONFIGS:
         raise ValueError(f"Unknown VGG configuration {config!r}; choose one of {sorted(CONFIGS)}.")
     spec = None if batch_norm else WEIGHTS.get(config)
     return application.build(
-        name or f"vgg_{config.lower()}",
+        name or f"vgg_{config.lower().replace('-', '_')}",
         functools.partial(vgg_features, config=config, batch_norm=batch_norm),
         functools.partial(vgg_classifier, dropout=dropout),
         default_size=224, min_size=32, spec=spec,
@@ -115,6 +120,9 @@ _INFO = dict(family="vgg", paper=_PAPER, year=2015, input_size=224, preprocessin
 # Top-1 / top-5 at a single test scale, trained at S=256 (Table 3 of the paper, 100 - error).
 VGG11 = register("vgg11", top1=70.4, top5=89.6, **_INFO)(
     _configuration("A", "vgg11", None, "VGG configuration A (11 weight layers).")
+)
+VGG11LRN = register("vgg11lrn", top1=70.3, top5=89.5, **_INFO)(
+    _configuration("A-LRN", "vgg11lrn", None, "VGG configuration A-LRN (A with local response normalisation).")
 )
 VGG13 = register("vgg13", top1=71.3, top5=90.1, **_INFO)(
     _configuration("B", "vgg13", None, "VGG configuration B (13 weight layers).")
