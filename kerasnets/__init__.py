@@ -31,7 +31,7 @@ _EXPORTS = {
         "GoogLeNet", "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2", "compile_with_auxiliary",
     ),
     "kerasnets.highway": ("HighwayNet", "PlainNet"),
-    "kerasnets.layers": ("LocalResponseNormalization", "Highway", "ConvHighway", "ScaledResidual"),
+    "kerasnets.layers": ("LocalResponseNormalization", "Highway", "ConvHighway", "ScaledResidual", "ImagePreprocessing"),
     "kerasnets.densenet": ("DenseNetBC", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264"),
     "kerasnets.mobilenet": ("MobileNet", "MobileNetV2", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small"),
 }

@@ -142,3 +142,32 @@ class ConvHighway(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "kernel_size": self.kernel_size,
                 "activation": keras.activations.serialize(self.activation), "transform_bias": self.transform_bias}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class ImagePreprocessing(keras.layers.Layer):
+    """`kerasnets.preprocess_input` as a layer, so a model can take raw RGB pixels (0-255).
+
+    Used by the export layer to bake each network's preprocessing ('caffe', 'tf', 'torch', or
+    'none') into SavedModel and TFLite files.
+    """
+
+    def __init__(self, mode="tf", **kwargs):
+        super().__init__(**kwargs)
+        from kerasnets.imagenet import PREPROCESSING_MODES
+
+        if mode not in (*PREPROCESSING_MODES, "none"):
+            raise ValueError(f"Unknown preprocessing mode {mode!r}; choose one of {(*PREPROCESSING_MODES, 'none')}.")
+        self.mode = mode
+
+    def call(self, inputs):
+        from kerasnets.imagenet import preprocess_input
+
+        x = ops.cast(inputs, self.compute_dtype)
+        return x if self.mode == "none" else preprocess_input(x, mode=self.mode)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode}

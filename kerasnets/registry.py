@@ -72,3 +72,12 @@ def model_info(name):
 def get_model(name, **kwargs):
     """Build the registered network `name` with keras.applications-style keyword arguments."""
     return model_info(name).build(**kwargs)
+
+
+def preprocessing_for(model):
+    """The preprocessing mode of a kerasnets model, found from its name ('mobilenet_0.50_160' ->
+    'mobilenet' -> 'tf'); None when the name matches no registered network."""
+    _load_families()
+    name = model.name.lower().replace("_", "")
+    matches = [key for key in _REGISTRY if name.startswith(key.replace("_", ""))]
+    return _REGISTRY[max(matches, key=len)].preprocessing if matches else None

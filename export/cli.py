@@ -1,0 +1,135 @@
+"""`python -m export`: export a kerasnets network or a saved `.keras` model to an Android-ready `.tflite`.
+
+    python -m export mobilenet --alpha 0.5 --size 160 --quantize int8 --representative photos/ --output mn.tflite
+    python -m export my_model.keras --labels labels.txt --preprocessing tf --output my_model.tflite
+    python -m export grid --family mobilenet --quantize int8 --representative photos/ --output-dir grid/
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def export_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m export", description="Export a network to TFLite with Android metadata.",
+        epilog="Run 'python -m export grid --help' for the MobileNet width x resolution grid.",
+    )
+    parser.add_argument("source", help="a registered network name (e.g. mobilenet, resnet50) or a saved .keras file")
+    parser.add_argument("--output", "-o", required=True, help="the .tflite file to write")
+    parser.add_argument("--alpha", type=float, help="width multiplier (MobileNet family)")
+    parser.add_argument("--size", type=int, help="input resolution in pixels (square)")
+    parser.add_argument("--weights", default="imagenet", help="imagenet (default), none, or a weights file path")
+    parser.add_argument("--quantize", default="none", choices=("none", "float16", "dynamic", "int8"),
+                        help="none = float32 (default); float16; dynamic = int8 weights; int8 = full integer, uint8 I/O")
+    parser.add_argument("--representative", metavar="DIR", help="folder of typical images to calibrate int8 with")
+    parser.add_argument("--labels", metavar="FILE", help="label file, one per line (default: ImageNet labels for 1000 classes)")
+    parser.add_argument("--preprocessing", choices=("caffe", "tf", "torch", "none"),
+                        help="preprocessing to bake in (default: the registered network's)")
+    parser.add_argument("--saved-model", metavar="DIR", help="also write a SavedModel (raw-pixel serving signature) here")
+    parser.add_argument("--verify-images", metavar="DIR", help="images to verify against Keras (default: --representative)")
+    parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip the LiteRT check")
+    parser.add_argument("--int8-io", action="store_true", help="int8 instead of uint8 input/output (Android classifiers refuse it)")
+    parser.add_argument("--qat-data", metavar="DIR", help="image folder (one sub-folder per class) for quantization-aware training")
+    parser.add_argument("--qat-epochs", type=int, default=1, help="epochs of quantization-aware training (default 1)")
+    parser.add_argument("--prune", type=float, metavar="SPARSITY", help="prune to this fraction of zero weights (needs --qat-data)")
+    return parser
+
+
+def build_source(args, step):
+    import keras
+
+    import kerasnets
+
+    if args.source.endswith(".keras"):
+        if not os.path.isfile(args.source):
+            raise ValueError(f"{args.source}: no such model file.")
+        step(f"loading {args.source}")
+        return keras.models.load_model(args.source), args.preprocessing
+    info = kerasnets.model_info(args.source)
+    kwargs = {"weights": None if args.weights == "none" else args.weights}
+    if args.alpha is not None:
+        kwargs["alpha"] = args.alpha
+    if args.size is not None:
+        kwargs["input_shape"] = (args.size, args.size, 3)
+    described = ", ".join(f"{k}={v}" for k, v in kwargs.items())
+    step(f"building {info.name} ({described})")
+    return info.build(**kwargs), args.preprocessing or info.preprocessing
+
+
+def verification_images(args, size):
+    import numpy as np
+
+    from export.tflite import representative_images
+
+    folder = args.verify_images or args.representative
+    if folder:
+        return np.concatenate(representative_images(folder, size, limit=32))
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 255, (8, *size, 3)).astype("float32")
+
+
+def run_export(argv):
+    args = export_parser().parse_args(argv)
+    steps = 4 + bool(args.saved_model) + bool(args.qat_data)
+    counter = iter(range(1, steps + 1))
+
+    def step(text):
+        print(f"[{next(counter)}/{steps}] {text}", flush=True)
+
+    from kerasnets.utils import import_keras_quietly
+
+    import_keras_quietly()
+    import export
+    from export.saved_model import image_size
+
+    if args.prune is not None and not args.qat_data:
+        raise export.ExportError("--prune fine-tunes while pruning: give the training images with --qat-data DIR.")
+    model, preprocessing = build_source(args, step)
+    size = image_size(model, args.size)
+    if args.qat_data:
+        from export import tfmot_bridge
+
+        what = f"pruning to {args.prune:.0%} sparsity" if args.prune is not None else "quantization-aware training"
+        step(f"{what} on {args.qat_data} ({args.qat_epochs} epoch(s), tensorflow-model-optimization)")
+        tfmot_bridge.optimize_to_tflite(
+            model, args.output, data=args.qat_data, epochs=args.qat_epochs, sparsity=args.prune,
+            preprocessing=preprocessing, labels=args.labels, quantize=args.quantize,
+        )
+    else:
+        step(f"converting to TFLite ({args.quantize if args.quantize != 'none' else 'float32'}"
+             + (f", calibrating on {args.representative}" if args.quantize == "int8" else "") + ")")
+        export.to_tflite(
+            model, args.output, quantize=args.quantize, representative_data=args.representative, labels=args.labels,
+            preprocessing=preprocessing, size=size[0], int8_io="int8" if args.int8_io else "uint8",
+        )
+    step(f"wrote {args.output} with metadata (labels, RGB input, normalization)")
+    if args.saved_model:
+        step(f"writing SavedModel to {args.saved_model}")
+        export.to_saved_model(model, args.saved_model, preprocessing=preprocessing, size=size[0])
+    if args.verify:
+        step("verifying with the LiteRT interpreter")
+        print(export.verify(args.output, model, verification_images(args, size), preprocessing=preprocessing))
+    else:
+        step("verification skipped (--no-verify)")
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    from export.errors import ExportError
+    from kerasnets.images import ImageError
+    from kerasnets.weights import WeightsError
+
+    try:
+        if argv and argv[0] == "grid":
+            from export import grid
+
+            return grid.main(argv[1:])
+        return run_export(argv)
+    except (ExportError, ImageError, WeightsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1

@@ -1,0 +1,1 @@
+"""The TFLite metadata flatbuffer schema and its generated Python bindings."""

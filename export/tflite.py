@@ -1,0 +1,169 @@
+"""Keras model -> TFLite: float32, float16, dynamic-range or full-integer int8, with metadata.
+
+The conversion goes through a SavedModel of the model with its preprocessing baked in and batch
+size 1, so the file takes `[1, H, W, 3]` RGB pixels: float32 0-255, or uint8 for int8 files (the
+input quantization is pinned to scale 1, zero point 0, so raw pixel bytes are the right input).
+"""
+
+import itertools
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from export import metadata as metadata_lib
+from export.errors import ExportError
+from export.saved_model import resolve_preprocessing, with_preprocessing, write_saved_model
+from kerasnets.utils import atomic_output
+
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+REPRESENTATIVE_SAMPLES = 100
+
+
+def load_labels(labels, classes):
+    """Labels as a list: None -> ImageNet names for 1000 classes, a path -> one label per line."""
+    if labels is None:
+        if classes != 1000:
+            raise ExportError(
+                f"The model has {classes} classes; pass a label file with one label per line (--labels)."
+            )
+        from kerasnets.imagenet import class_names
+
+        return class_names()
+    if isinstance(labels, (str, os.PathLike)):
+        try:
+            labels = [line.strip() for line in Path(labels).read_text().splitlines() if line.strip()]
+        except OSError as e:
+            raise ExportError(f"{labels}: cannot read the label file ({e.strerror}).") from None
+    labels = list(labels)
+    if len(labels) != classes:
+        raise ExportError(f"The label file has {len(labels)} labels but the model has {classes} classes.")
+    return labels
+
+
+def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
+    """Calibration images as float32 `[1, H, W, 3]` arrays with 0-255 pixels, from a folder of
+    images, a `tf.data.Dataset`, or an iterable of arrays (single images or batches)."""
+    from kerasnets.images import ImageError, list_images, load_image, resize
+
+    if isinstance(data, (str, os.PathLike)):
+        folder = Path(data)
+        if not folder.is_dir():
+            raise ExportError(f"{folder}: the representative-data folder does not exist.")
+        paths = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in _suffixes()]
+        images, unreadable = [], 0
+        for path in paths[:limit * 2]:
+            try:
+                images.append(resize(load_image(path), size).astype("float32"))
+            except ImageError:
+                unreadable += 1
+            if len(images) == limit:
+                break
+        if unreadable:
+            warnings.warn(f"{unreadable} unreadable image(s) in {folder} were skipped.", stacklevel=2)
+        if not images:
+            raise ExportError(f"{folder}: no readable images to calibrate int8 quantization with.")
+        return [image[None] for image in images]
+    if hasattr(data, "as_numpy_iterator"):
+        data = data.as_numpy_iterator()
+    if not isinstance(data, Iterable):
+        raise ExportError("representative_data must be a folder of images, a tf.data.Dataset or an iterable of arrays.")
+    samples = []
+    for item in itertools.islice(data, limit):
+        item = item[0] if isinstance(item, tuple) else item
+        array = np.asarray(item, dtype="float32")
+        for image in (array if array.ndim == 4 else array[None]):
+            samples.append(image[None])
+    if not samples:
+        raise ExportError("representative_data is empty.")
+    return samples[:limit]
+
+
+def _suffixes():
+    from kerasnets.images import IMAGE_SUFFIXES
+
+    return IMAGE_SUFFIXES
+
+
+def _pixel_range_anchor(height, width):
+    """An image holding both 0 and 255, so calibration pins the uint8 input to scale 1, zero point 0."""
+    anchor = np.zeros((1, height, width, 3), "float32")
+    anchor[:, : height // 2] = 255.0
+    return anchor
+
+
+def convert(model, quantize="none", representative_data=None, preprocessing=None, size=None, int8_io="uint8"):
+    """Convert a Keras classifier to TFLite bytes (no metadata); see `to_tflite`."""
+    import tensorflow as tf
+
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"quantize must be one of {', '.join(QUANTIZATIONS)}; received {quantize!r}.")
+    if int8_io not in ("uint8", "int8"):
+        raise ExportError(f"int8_io must be 'uint8' or 'int8'; received {int8_io!r}.")
+    if quantize == "int8" and representative_data is None:
+        raise ExportError(
+            "int8 quantization needs representative data to calibrate with: a folder of typical images "
+            "(--representative DIR), a tf.data.Dataset or an iterable of arrays."
+        )
+    wrapped = with_preprocessing(model, preprocessing, size)
+    height, width = wrapped.input_shape[1:3]
+    calibration = representative_images(representative_data, (height, width)) if quantize == "int8" else None
+    with tempfile.TemporaryDirectory(prefix="kerasnets-export-") as tmp:
+        write_saved_model(wrapped, tmp, batch_size=1)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize != "none":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "int8":
+            samples = [_pixel_range_anchor(height, width), *calibration]
+            converter.representative_dataset = lambda: ([s] for s in samples)
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            io_type = tf.uint8 if int8_io == "uint8" else tf.int8
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+            if int8_io == "int8":
+                warnings.warn(
+                    "int8 input/output: Android's ImageClassifier (Task Library, MediaPipe) accepts only uint8 "
+                    "or float32 input and will refuse this file.", stacklevel=2,
+                )
+        try:
+            return converter.convert()
+        except Exception as e:  # the converter's own errors are long MLIR dumps
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(f"TFLite conversion of {model.name} failed: {first}") from e
+
+
+def to_tflite(model, path, quantize="none", representative_data=None, labels=None, preprocessing=None, size=None,
+              int8_io="uint8", description=None):
+    """Export `model` as a `.tflite` classifier that Android's ImageClassifier loads as it is.
+
+    quantize: 'none' (float32), 'float16', 'dynamic' (int8 weights) or 'int8' (full integer,
+    calibrated on `representative_data`, uint8 input/output unless `int8_io='int8'`).
+    labels: None (ImageNet names for 1000 classes), a label file path, or a list.
+    The file carries metadata (name, description, RGB image input with mean 0 / std 1 on 0-255
+    pixels since preprocessing is built in, and the label file). Written atomically.
+    """
+    classes = model.output_shape[0][-1] if isinstance(model.output_shape, list) else model.output_shape[-1]
+    label_list = load_labels(labels, classes)
+    mode = resolve_preprocessing(model, preprocessing)
+    _check_writable(path)
+    tflite_bytes = convert(model, quantize, representative_data, mode, size, int8_io)
+    summary = description or (
+        f"{model.name} image classifier exported by kerasnets ({quantize if quantize != 'none' else 'float32'}); "
+        f"'{mode}' preprocessing is built in, so the input is RGB pixels 0-255."
+    )
+    metadata = metadata_lib.build_metadata(name=model.name, description=summary)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(metadata_lib.attach(tflite_bytes, metadata, label_list))
+    return Path(path)
+
+
+def _check_writable(path):
+    folder = Path(path).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise ExportError(f"{path}: the folder {folder} does not exist or is not writable.")
