@@ -1,0 +1,210 @@
+"""The export layer: TFLite files against Keras, metadata read back, SavedModel signature, bad input."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import export
+import kerasnets
+from export import cli, metadata
+from tests.conftest import IMAGES, ROOT, max_abs_diff
+
+pytest.importorskip("ai_edge_litert")
+
+
+def make_decisive(model, seed=0, logit_scale=60.0):
+    """Random batch-norm statistics and a sharper classifier, so a randomly initialised network gives
+    varied, non-uniform probabilities (a fresh one answers ~1/1000 everywhere, which hides errors)."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            values = [w.numpy() if hasattr(w, "numpy") else keras.ops.convert_to_numpy(w) for w in layer.weights]
+            shapes = [v.shape for v in values]
+            fresh = []
+            for w, shape in zip(layer.weights, shapes):
+                if "gamma" in w.path or "variance" in w.path:
+                    fresh.append(rng.uniform(0.5, 1.5, shape).astype("float32"))
+                else:
+                    fresh.append(rng.normal(0, 0.2, shape).astype("float32"))
+            layer.set_weights(fresh)
+    last = [l for l in model.layers if l.weights][-1]
+    kernel, *rest = last.get_weights()
+    last.set_weights([kernel * logit_scale, *rest])
+    return model
+
+
+def images(size, n=6):
+    """The sample photos (real images) plus random ones, 0-255 float RGB."""
+    from kerasnets.images import list_images, load_image, resize
+
+    photos = [resize(load_image(p), (size, size)) for p in list_images(IMAGES)]
+    noise = np.random.default_rng(1).uniform(0, 255, (n - len(photos), size, size, 3))
+    return np.concatenate([np.stack(photos).astype("float32"), noise.astype("float32")])
+
+
+@pytest.fixture(scope="module")
+def small_mobilenet():
+    keras.utils.set_random_seed(0)
+    return make_decisive(kerasnets.MobileNet(weights=None, alpha=0.25, input_shape=(128, 128, 3)))
+
+
+@pytest.mark.parametrize("quantize, tolerance", [("none", 1e-4), ("float16", 1e-2), ("dynamic", None), ("int8", None)])
+def test_mobilenet_tflite_matches_keras(small_mobilenet, quantize, tolerance, tmp_path):
+    x = images(128)
+    path = export.to_tflite(small_mobilenet, tmp_path / "m.tflite", quantize=quantize,
+                            representative_data=x if quantize == "int8" else None)
+    result = export.verify(path, small_mobilenet, x)
+    print(f"MobileNet 0.25-128 {quantize}: {result}")
+    reference = np.asarray(export.with_preprocessing(small_mobilenet).predict(x, verbose=0))
+    assert reference.max() > 0.05  # decisive probabilities, so the comparison means something
+    if tolerance is not None:
+        assert result.max_abs_diff <= tolerance
+    assert result.top1_agreement >= (0.5 if quantize == "int8" else 0.99)
+    assert result.input_dtype == ("uint8" if quantize == "int8" else "float32")
+    assert result.input_shape == (1, 128, 128, 3)
+
+
+@pytest.mark.parametrize("builder, size", [(kerasnets.ResNet50, 224), (kerasnets.InceptionV3, 299)])
+def test_large_networks_float32_and_float16(builder, size, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = make_decisive(builder(weights=None))
+    x = images(size, n=4)
+    for quantize, tolerance in (("none", 1e-4), ("float16", 1e-2)):
+        result = export.verify(export.to_tflite(model, tmp_path / f"{quantize}.tflite", quantize=quantize), model, x)
+        print(f"{model.name} {quantize}: {result}")
+        assert result.max_abs_diff <= tolerance and result.top1_agreement == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("builder, size", [(kerasnets.ResNet50, 224), (kerasnets.InceptionV3, 299)])
+def test_large_networks_int8_agreement(builder, size, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = make_decisive(builder(weights=None))
+    x = images(size, n=8)
+    result = export.verify(export.to_tflite(model, tmp_path / "q.tflite", quantize="int8", representative_data=x), model, x)
+    print(f"{model.name} int8: {result}")
+    assert result.input_dtype == "uint8"
+
+
+def test_metadata_reads_back(small_mobilenet, tmp_path):
+    x = images(128)
+    path = export.to_tflite(small_mobilenet, tmp_path / "q.tflite", quantize="int8", representative_data=x)
+    data = path.read_bytes()
+    summary = metadata.read(data)
+    assert summary.labels == kerasnets.class_names() and summary.label_file == "labels.txt"
+    assert summary.label_file_type == metadata.meta.AssociatedFileType.TENSOR_AXIS_LABELS
+    assert summary.mean == [0.0] and summary.std == [1.0] and summary.min_parser_version == "1.0.0"
+    assert summary.color_space == metadata.meta.ColorSpaceType.RGB and summary.name == small_mobilenet.name
+    from ai_edge_litert.interpreter import Interpreter
+
+    detail = Interpreter(model_path=str(path)).get_input_details()[0]
+    assert detail["dtype"] == np.uint8 and list(detail["shape"]) == [1, 128, 128, 3]
+    assert detail["quantization"] == (1.0, 0)  # raw pixel bytes are the right input
+
+
+def test_user_labels_and_mismatch(tmp_path):
+    model = kerasnets.MobileNet(weights=None, alpha=0.25, input_shape=(96, 96, 3), classes=3)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("cat\ndog\nbird\n")
+    path = export.to_tflite(model, tmp_path / "pets.tflite", labels=labels)
+    assert metadata.read(path.read_bytes()).labels == ["cat", "dog", "bird"]
+    labels.write_text("cat\ndog\n")
+    with pytest.raises(export.ExportError, match="2 labels but the model has 3 classes"):
+        export.to_tflite(model, tmp_path / "bad.tflite", labels=labels)
+    with pytest.raises(export.ExportError, match="pass a label file"):
+        export.to_tflite(model, tmp_path / "bad.tflite")
+    assert not (tmp_path / "bad.tflite").exists()
+
+
+def test_saved_model_serves_raw_pixels(small_mobilenet, tmp_path):
+    import tensorflow as tf
+
+    path = export.to_saved_model(small_mobilenet, tmp_path / "saved")
+    served = tf.saved_model.load(str(path)).signatures["serving_default"]
+    x = images(128, n=3)
+    got = served(image=tf.constant(x))["probabilities"].numpy()
+    expected = small_mobilenet.predict(kerasnets.mobilenet.preprocess_input(x), verbose=0)
+    assert max_abs_diff(got, expected) <= 1e-5
+    assert [p.name for p in tmp_path.iterdir()] == ["saved"]
+
+
+def test_schema_bindings_are_current(tmp_path):
+    flatc = shutil.which("flatc")
+    if flatc is None:
+        pytest.skip("flatc (Debian package flatbuffers-compiler) is not installed")
+    schema = os.path.join(ROOT, "export", "schema", "metadata_schema.fbs")
+    subprocess.run([flatc, "--python", "--gen-onefile", "--gen-object-api", "-o", str(tmp_path), schema],
+                   check=True, capture_output=True)
+    generated = (tmp_path / "metadata_schema_generated.py").read_text()
+    committed = open(os.path.join(ROOT, "export", "schema", "metadata_schema_generated.py")).read()
+    assert committed.endswith(generated)
+
+
+def run_cli(capsys, *args):
+    status = cli.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_cli_exports_and_verifies(capsys, tmp_path):
+    out = tmp_path / "mn.tflite"
+    status, stdout, err = run_cli(capsys, "mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none",
+                                  "--quantize", "int8", "--representative", IMAGES, "--output", out,
+                                  "--saved-model", tmp_path / "saved")
+    assert status == 0, err
+    assert "[1/5] building mobilenet" in stdout and "[5/5] verifying with the LiteRT interpreter" in stdout
+    assert "input uint8[1, 128, 128, 3]" in stdout
+    assert out.exists() and (tmp_path / "saved" / "saved_model.pb").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["resnet5", "--weights", "none"], "Unknown model 'resnet5'"),
+        (["mobilenet", "--alpha", "0.3"], r"alpha in \[0.25, 0.5, 0.75, 1.0\]"),
+        (["mobilenet", "--size", "100"], r"\[128, 160, 192, 224\] pixels"),
+        (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--quantize", "int8"], "needs representative data"),
+        (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--quantize", "int8", "--representative", "EMPTY"],
+         "no readable images"),
+        (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--labels", "LABELS"],
+         "2 labels but the model has 1000 classes"),
+        (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--output", "/no/such/folder/m.tflite"],
+         "does not exist or is not writable"),
+        (["missing.keras"], "no such model file"),
+    ],
+)
+def test_cli_bad_input(capsys, tmp_path, args, message):
+    (tmp_path / "EMPTY").mkdir()
+    (tmp_path / "EMPTY" / "broken.jpg").write_bytes(b"not a jpeg")
+    (tmp_path / "LABELS").write_text("a\nb\n")
+    args = [str(tmp_path / a) if a in ("EMPTY", "LABELS") else a for a in args]
+    if "--output" not in args:
+        args += ["--output", str(tmp_path / "out.tflite")]
+    status, _, err = run_cli(capsys, *args)
+    lines = [line for line in err.strip().splitlines() if line.startswith("error:")]
+    assert status == 1 and len(lines) == 1 and re.search(message, lines[0]), err
+    assert not (tmp_path / "out.tflite").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_python_m_export_entry_point(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "export", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0 and "--quantize" in result.stdout and "--representative" in result.stdout
+    result = subprocess.run([sys.executable, "-m", "export", "resnet5", "--output", str(tmp_path / "x.tflite")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 1 and "Unknown model" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_grid_command(tmp_path, capsys):
+    status = cli.main(["grid", "--family", "mobilenet", "--alphas", "0.25", "--sizes", "128", "96", "--weights", "none",
+                       "--quantize", "none", "--output-dir", str(tmp_path)])
+    stdout = capsys.readouterr().out
+    assert status == 0
+    assert "| mobilenet | 0.25 | 128 | 0.48 | 14 |" in stdout
+    assert {p.name for p in tmp_path.iterdir()} >= {"grid.md", "grid.csv", "grid.png", "mobilenet_0.25_128_float32.tflite"}

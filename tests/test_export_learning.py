@@ -1,0 +1,62 @@
+"""Learning-grade export check on real data: a small MobileNet trained on scikit-learn's digits keeps
+its accuracy through int8 post-training quantization, quantization-aware training and pruning."""
+
+import gzip
+
+import keras
+import numpy as np
+import pytest
+
+import export
+import kerasnets
+from export import tfmot_bridge
+from export.verify import interpreter, run
+
+pytest.importorskip("tensorflow_model_optimization")
+SIZE = 64
+
+
+def digit_images():
+    """Digits as 64x64 RGB photos with 0-255 pixels, 80/20 stratified split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    data = load_digits()
+    images = keras.ops.convert_to_numpy(keras.ops.image.resize((data.images / 16.0)[..., None], (SIZE, SIZE)))
+    images = np.repeat(np.clip(images, 0, 1) * 255.0, 3, axis=-1).astype("float32")
+    return train_test_split(images, data.target, test_size=0.2, random_state=0, stratify=data.target)
+
+
+def tflite_accuracy(path, x, y):
+    return float(np.mean(np.argmax(run(interpreter(path), x), axis=1) == y))
+
+
+@pytest.mark.slow
+def test_accuracy_survives_quantization_and_pruning(tmp_path):
+    x_train, x_test, y_train, y_test = digit_images()
+    keras.utils.set_random_seed(0)
+    model = kerasnets.MobileNet(weights=None, alpha=0.5, input_shape=(SIZE, SIZE, 3), classes=10, dropout=0.1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    preprocess = kerasnets.mobilenet.preprocess_input
+    model.fit(preprocess(x_train), y_train, epochs=20, batch_size=32, verbose=0)
+    labels = [str(d) for d in range(10)]
+    float_path = export.to_tflite(model, tmp_path / "float.tflite", labels=labels)
+    accuracy = {"keras float": float(model.evaluate(preprocess(x_test), y_test, verbose=0)[1]),
+                "tflite float32": tflite_accuracy(float_path, x_test, y_test)}
+    int8_path = export.to_tflite(model, tmp_path / "int8.tflite", quantize="int8", representative_data=x_train[:200], labels=labels)
+    accuracy["int8 post-training"] = tflite_accuracy(int8_path, x_test, y_test)
+    tfmot_bridge.quantization_aware(model, (x_train, y_train), tmp_path / "qat.tflite", epochs=2, labels=labels)
+    accuracy["int8 quantization-aware"] = tflite_accuracy(tmp_path / "qat.tflite", x_test, y_test)
+    report = tfmot_bridge.prune(model, (x_train, y_train), tmp_path / "pruned.tflite", target_sparsity=0.5, epochs=3,
+                                labels=labels)
+    accuracy["float32 pruned 50 %"] = tflite_accuracy(tmp_path / "pruned.tflite", x_test, y_test)
+    sizes = {name: len(gzip.compress((tmp_path / name).read_bytes())) for name in ("float.tflite", "pruned.tflite")}
+    print("held-out accuracy:", {k: round(v, 4) for k, v in accuracy.items()})
+    print("gzip sizes:", sizes, f"ratio {sizes['float.tflite'] / sizes['pruned.tflite']:.2f}, kernel sparsity {report['sparsity']:.3f}")
+    base = accuracy["keras float"]
+    assert base >= 0.9
+    assert accuracy["tflite float32"] >= base - 0.003
+    assert accuracy["int8 post-training"] >= base - 0.01
+    assert accuracy["int8 quantization-aware"] >= base - 0.005
+    assert accuracy["float32 pruned 50 %"] >= base - 0.01
+    assert sizes["float.tflite"] / sizes["pruned.tflite"] >= 1.8
