@@ -82,11 +82,11 @@ def _accepted(cls, config):
         try:
             cls.from_config(copy.deepcopy(config))
             return config
-        except TypeError as e:
-            match = re.search(r"unexpected keyword argument '(\w+)'", str(e))
+        except TypeError as e:  # the two ways tf_keras words an unknown argument
+            match = re.search(r"unexpected keyword argument '(\w+)'|Keyword argument not understood:', '(\w+)'", str(e))
             if not match:
                 raise
-            _drop_key(config, match.group(1))
+            _drop_key(config, match.group(1) or match.group(2))
     raise BridgeError(f"cannot translate the configuration of a {cls.__name__} layer to tf_keras")
 
 
@@ -137,12 +137,13 @@ def kernel_sparsity(model):
     return zeros / max(total, 1)
 
 
-def convert(model, quantize, samples):
+def convert(model, quantize, samples, sparse=False):
+    """TFLite bytes; `sparse` stores pruned weights in TFLite's sparse format (read by the built-in DENSIFY op)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if quantize != "none":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.optimizations = ([tf.lite.Optimize.DEFAULT] if quantize != "none" else []) + (
+        [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else [])
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
@@ -180,24 +181,29 @@ def main(job_dir):
         try:
             optimized = tfmot.quantization.keras.quantize_model(model)
         except (RuntimeError, ValueError) as e:
-            raise BridgeError(f"tfmot's default quantization scheme cannot wrap {job['name']}: {str(e).splitlines()[0]}")
+            raise BridgeError(
+                f"tfmot's default quantization scheme cannot wrap {job['name']}: {str(e).splitlines()[0]} "
+                "Use post-training int8 quantization (to_tflite(quantize='int8')) for this network."
+            ) from None
     else:
-        schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, job["sparsity"], begin_step=0, end_step=max(1, steps * 2 // 3),
-                                                        frequency=max(1, steps // 20))
-        block = tuple(job.get("block_size") or (1, 1))
-
-        def prune_layer(layer):
-            # Pointwise/full convolutions and dense layers hold nearly all weights; depthwise 3x3
-            # kernels (9 weights per channel) are left dense, as pruning them costs much accuracy.
-            if isinstance(layer, (tf_keras.layers.Conv2D, tf_keras.layers.Dense)) and not isinstance(
-                    layer, tf_keras.layers.DepthwiseConv2D):
-                return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule, block_size=block)
-            return layer
-
-        optimized = tf_keras.models.clone_model(model, clone_function=prune_layer)
+        # Sparsity grows polynomially over the first half of fine-tuning; the second half recovers.
+        schedule = tfmot.sparsity.keras.PolynomialDecay(0.0, job["sparsity"], begin_step=0, end_step=max(1, steps // 2),
+                                                        frequency=max(1, steps // 40))
+        prunable = [layer.name for layer in model.layers
+                    if isinstance(layer, (tf_keras.layers.Conv2D, tf_keras.layers.Dense))
+                    and not isinstance(layer, tf_keras.layers.DepthwiseConv2D)]
+        # The pointwise convolutions and dense layers hold nearly all weights. Left dense: the depthwise
+        # 3x3 kernels (9 weights per channel), the first convolution and the classifier, which cost
+        # much accuracy when pruned and little size when not.
+        prunable = set(prunable[1:-1]) if len(prunable) > 2 else set(prunable)
+        optimized = tf_keras.models.clone_model(
+            model, clone_function=lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+            if layer.name in prunable else layer,
+        )
         callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
     trainer = with_raw_pixels(optimized, job["preprocessing"])
-    trainer.compile(optimizer=tf_keras.optimizers.Adam(job["learning_rate"]), loss="sparse_categorical_crossentropy",
+    learning_rate = tf_keras.optimizers.schedules.CosineDecay(job["learning_rate"], max(1, steps))
+    trainer.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
                     metrics=["accuracy"])
     history = trainer.fit(x, y, epochs=job["epochs"], batch_size=job["batch_size"], callbacks=callbacks, verbose=2)
     if job["mode"] == "prune":
@@ -205,7 +211,7 @@ def main(job_dir):
         trainer = with_raw_pixels(optimized, job["preprocessing"])
     report = {"bridge_max_diff": bridge_diff, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
               "sparsity": kernel_sparsity(optimized) if job["mode"] == "prune" else None}
-    (job_dir / "model.tflite").write_bytes(convert(trainer, job["quantize"], x))
+    (job_dir / "model.tflite").write_bytes(convert(trainer, job["quantize"], x, sparse=job["mode"] == "prune"))
     (job_dir / "report.json").write_text(json.dumps(report))
 
 

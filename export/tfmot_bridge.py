@@ -74,7 +74,7 @@ def run_worker(job_dir, timeout=3600):
 
 
 def optimize_to_tflite(model, path, data, epochs=1, sparsity=None, preprocessing=None, labels=None, quantize="int8",
-                       batch_size=32, learning_rate=1e-4, size=None, block_size=None):
+                       batch_size=32, learning_rate=1e-4, size=None):
     """Quantization-aware training (sparsity None) or pruning to `sparsity`, then TFLite with metadata.
 
     data: a folder with one sub-folder of images per class, or `(images, labels)` arrays with
@@ -105,7 +105,7 @@ def optimize_to_tflite(model, path, data, epochs=1, sparsity=None, preprocessing
         np.savez(job_dir / "data.npz", x=x, y=y, check=check, reference=np.asarray(reference))
         (job_dir / "job.json").write_text(json.dumps(dict(
             mode="prune" if sparsity is not None else "qat", sparsity=sparsity, epochs=epochs, batch_size=batch_size,
-            learning_rate=learning_rate, quantize=quantize, preprocessing=mode, name=model.name, block_size=block_size,
+            learning_rate=learning_rate, quantize=quantize, preprocessing=mode, name=model.name,
         )))
         report = run_worker(job_dir)
         tflite_bytes = (job_dir / "model.tflite").read_bytes()
@@ -123,8 +123,9 @@ def quantization_aware(model, train_data, path, epochs=1, **kwargs):
     return optimize_to_tflite(model, path, train_data, epochs=epochs, sparsity=None, quantize="int8", **kwargs)
 
 
-def prune(model, train_data, path, target_sparsity=0.5, epochs=2, quantize="none", **kwargs):
-    """Prune the convolution and dense kernels of `model` (not the depthwise ones) to `target_sparsity`
-    zeros by magnitude while fine-tuning, then write the `.tflite`. `block_size=(1, 4)` zeroes
-    blocks of 4 output channels together, which compresses better."""
-    return optimize_to_tflite(model, path, train_data, epochs=epochs, sparsity=target_sparsity, quantize=quantize, **kwargs)
+def prune(model, train_data, path, target_sparsity=0.5, epochs=10, quantize="none", learning_rate=1e-3, **kwargs):
+    """Prune the pointwise-convolution and dense kernels of `model` to `target_sparsity` zeros by
+    magnitude while fine-tuning (sparsity ramps up over the first half, the second half recovers),
+    then write the `.tflite` with the pruned weights in TFLite's sparse format."""
+    return optimize_to_tflite(model, path, train_data, epochs=epochs, sparsity=target_sparsity, quantize=quantize,
+                              learning_rate=learning_rate, **kwargs)
