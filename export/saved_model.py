@@ -83,14 +83,14 @@ def atomic_directory(path, write):
     return path
 
 
-def write_saved_model(model, path, batch_size=None):
+def write_saved_model(model, path, batch_size=None, output_name="probabilities"):
     """Export `model` (already taking raw pixels) as a SavedModel with a `serving_default` signature."""
     import tensorflow as tf
 
     shape = (batch_size, *model.input_shape[1:])
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", lambda image: {"probabilities": model(image, training=False)},
+    archive.add_endpoint("serving_default", lambda image: {output_name: model(image, training=False)},
                          input_signature=[tf.TensorSpec(shape, tf.float32, name="image")])
     archive.write_out(str(path), verbose=False)
 

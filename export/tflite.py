@@ -113,29 +113,36 @@ def convert(model, quantize="none", representative_data=None, preprocessing=None
     calibration = representative_images(representative_data, (height, width)) if quantize == "int8" else None
     with tempfile.TemporaryDirectory(prefix="kerasnets-export-") as tmp:
         write_saved_model(wrapped, tmp, batch_size=1)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize != "none":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        elif quantize == "int8":
-            samples = [_pixel_range_anchor(height, width), *calibration]
-            converter.representative_dataset = lambda: ([s] for s in samples)
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            io_type = tf.uint8 if int8_io == "uint8" else tf.int8
-            converter.inference_input_type = io_type
-            converter.inference_output_type = io_type
-            if int8_io == "int8":
-                warnings.warn(
-                    "int8 input/output: Android's ImageClassifier (Task Library, MediaPipe) accepts only uint8 "
-                    "or float32 input and will refuse this file.", stacklevel=2,
-                )
-        try:
-            return converter.convert()
-        except Exception as e:  # the converter's own errors are long MLIR dumps
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise ExportError(f"TFLite conversion of {model.name} failed: {first}") from e
+        return _convert_saved_model(tmp, model.name, quantize, calibration, int8_io)
+
+
+def _convert_saved_model(saved_model, name, quantize, calibration=None, int8_io="uint8"):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize != "none":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "int8":
+        height, width = calibration[0].shape[1:3]
+        samples = [_pixel_range_anchor(height, width), *calibration]
+        converter.representative_dataset = lambda: ([s] for s in samples)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = tf.uint8 if int8_io == "uint8" else tf.int8
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+        if int8_io == "int8":
+            warnings.warn(
+                "int8 input/output: Android's ImageClassifier (Task Library, MediaPipe) accepts only uint8 "
+                "or float32 input and will refuse this file.", stacklevel=2,
+            )
+    try:
+        return converter.convert()
+    except Exception as e:  # the converter's own errors are long MLIR dumps
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ExportError(f"TFLite conversion of {name} failed: {first}") from e
 
 
 def to_tflite(model, path, quantize="none", representative_data=None, labels=None, preprocessing=None, size=None,
@@ -167,3 +174,26 @@ def _check_writable(path):
     folder = Path(path).resolve().parent
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise ExportError(f"{path}: the folder {folder} does not exist or is not writable.")
+
+
+def image_model_to_tflite(model, path, size, quantize="float16"):
+    """Export an image-to-image model (e.g. a style `TransformNet`) taking and returning RGB 0-255
+    `[1, size, size, 3]` float tensors; 'float16' halves the file for phones. Written atomically."""
+    if quantize not in ("none", "float16", "dynamic"):
+        raise ExportError(f"image models export as none, float16 or dynamic; received quantize={quantize!r}.")
+    height, width = (size, size) if isinstance(size, int) else size
+    inputs = keras_input((height, width, 3))
+    fixed = type(model)(inputs, model(inputs), name=model.name) if model.input_shape[1] is None else model
+    _check_writable(path)
+    with tempfile.TemporaryDirectory(prefix="kerasnets-export-") as tmp:
+        write_saved_model(fixed, tmp, batch_size=1, output_name="image")
+        data = _convert_saved_model(tmp, model.name, quantize)
+    with atomic_output(path) as out:
+        out.write_bytes(data)
+    return Path(path)
+
+
+def keras_input(shape):
+    import keras
+
+    return keras.Input(shape, name="image")

@@ -31,6 +31,10 @@ _EXPORTS = {
         "GoogLeNet", "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2", "compile_with_auxiliary",
     ),
     "kerasnets.highway": ("HighwayNet", "PlainNet"),
+    "kerasnets.losses": (
+        "gram_matrix", "StyleLoss", "FeatureReconstructionLoss", "ContentLoss", "TotalVariationLoss", "PerceptualLoss",
+    ),
+    "kerasnets.style": ("feature_extractor", "gatys_transfer", "TransformNet", "train_transform_net"),
     "kerasnets.layers": ("LocalResponseNormalization", "Highway", "ConvHighway", "ScaledResidual", "ImagePreprocessing"),
     "kerasnets.densenet": ("DenseNetBC", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264"),
     "kerasnets.mobilenet": ("MobileNet", "MobileNetV2", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small"),
