@@ -196,4 +196,4 @@ class PerceptualLoss(keras.losses.Loss):
 def style_lib_preprocess(images):
     from kerasnets.imagenet import preprocess_input
 
-    return preprocess_input(ops.cast(images, "float32"), mode="caffe")
+    return preprocess_input(ops.cast(images, keras.config.floatx()), mode="caffe")
