@@ -434,11 +434,14 @@ def InceptionV4(
     dropout=0.2,
 ):
     """Inception-v4 (Fig. 9); the top keeps 80 % of the activations (dropout 0.2) before the classifier."""
+    return _v4_paper_network(inception_v4_features, **locals())
+
+
+def _v4_paper_network(features, *, name, dropout, **signature):
+    """The 299 px networks of the Inception-v4 paper: a body, then average pooling, dropout, classifier."""
     return application.build(
-        name, inception_v4_features, functools.partial(application.pooled_classifier, dropout=dropout),
-        default_size=299, min_size=75,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        name, features, functools.partial(application.pooled_classifier, dropout=dropout),
+        default_size=299, min_size=75, **signature,
     )
 
 
@@ -487,9 +490,4 @@ def InceptionResNetV1(
     dropout=0.2,
 ):
     """Inception-ResNet-v1 (Figs. 10-15): the cheaper residual Inception, about Inception-v3's cost."""
-    return application.build(
-        name, inception_resnet_v1_features, functools.partial(application.pooled_classifier, dropout=dropout),
-        default_size=299, min_size=75,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-    )
+    return _v4_paper_network(inception_resnet_v1_features, **locals())
