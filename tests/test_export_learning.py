@@ -47,6 +47,9 @@ def test_accuracy_survives_quantization_and_pruning(tmp_path):
     float_path = export.to_tflite(model, tmp_path / "float.tflite", labels=labels)
     accuracy = {"keras float": float(model.evaluate(preprocess(x_test), y_test, verbose=0)[1]),
                 "tflite float32": tflite_accuracy(float_path, x_test, y_test)}
+    float16 = export.verify(export.to_tflite(model, tmp_path / "float16.tflite", quantize="float16", labels=labels),
+                            model, x_test, preprocessing="tf")
+    accuracy["tflite float16"] = tflite_accuracy(tmp_path / "float16.tflite", x_test, y_test)
     int8_path = export.to_tflite(model, tmp_path / "int8.tflite", quantize="int8", representative_data=x_train[:200], labels=labels)
     accuracy["int8 post-training"] = tflite_accuracy(int8_path, x_test, y_test)
     tfmot_bridge.quantization_aware(model, (x_train, y_train), tmp_path / "qat.tflite", epochs=3, learning_rate=1e-5,
@@ -57,8 +60,11 @@ def test_accuracy_survives_quantization_and_pruning(tmp_path):
     sizes = {name: len(gzip.compress((tmp_path / name).read_bytes())) for name in ("float.tflite", "pruned.tflite")}
     print("held-out accuracy:", {k: round(v, 4) for k, v in accuracy.items()})
     print("gzip sizes:", sizes, f"ratio {sizes['float.tflite'] / sizes['pruned.tflite']:.2f}, kernel sparsity {report['sparsity']:.3f}")
+    print(f"float16 vs Keras on {float16.samples} held-out images: max |diff| {float16.max_abs_diff:.2e}, "
+          f"top-1 agreement {float16.top1_agreement:.1%}")
     base = accuracy["keras float"]
     assert base >= 0.95
+    assert float16.max_abs_diff <= 1e-2 and float16.top1_agreement >= 0.99
     assert accuracy["tflite float32"] >= base - 0.003
     assert accuracy["int8 post-training"] >= base - 0.01
     assert accuracy["int8 quantization-aware"] >= base - 0.005
