@@ -164,6 +164,7 @@ def main(job_dir):
     import tensorflow_model_optimization as tfmot
     import tf_keras
 
+    tf_keras.utils.set_random_seed(job.get("seed", 0))
     config = json.loads((job_dir / "model.json").read_text())
     model = tf_keras.Model.from_config(translate_config(config))
     weights = np.load(job_dir / "weights.npz")
