@@ -25,7 +25,7 @@ def main(argv=None):
 
     from kerasnets.utils import import_keras_quietly
 
-    keras = import_keras_quietly()
+    import_keras_quietly()
     from export.tflite import image_model_to_tflite
     from export.verify import interpreter
     from kerasnets import style

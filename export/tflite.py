@@ -47,7 +47,7 @@ def load_labels(labels, classes):
 def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
     """Calibration images as float32 `[1, H, W, 3]` arrays with 0-255 pixels, from a folder of
     images, a `tf.data.Dataset`, or an iterable of arrays (single images or batches)."""
-    from kerasnets.images import ImageError, list_images, load_image, resize
+    from kerasnets.images import ImageError, load_image, resize
 
     if isinstance(data, (str, os.PathLike)):
         folder = Path(data)
@@ -97,7 +97,6 @@ def _pixel_range_anchor(height, width):
 
 def convert(model, quantize="none", representative_data=None, preprocessing=None, size=None, int8_io="uint8"):
     """Convert a Keras classifier to TFLite bytes (no metadata); see `to_tflite`."""
-    import tensorflow as tf
 
     if quantize not in QUANTIZATIONS:
         raise ExportError(f"quantize must be one of {', '.join(QUANTIZATIONS)}; received {quantize!r}.")
