@@ -85,9 +85,12 @@ def test_bad_arguments():
 @pytest.fixture
 def float64():
     """Finite differences need more than float32's 7 digits at these loss magnitudes."""
+    policy = keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")  # the global policy is cached once layers exist
     yield
     keras.config.set_floatx("float32")
+    keras.config.set_dtype_policy(policy)
 
 
 def test_perceptual_gradients_are_finite_nonzero_and_match_finite_differences(float64):
