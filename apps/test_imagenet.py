@@ -129,8 +129,11 @@ def show(image_bgr, title):
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")):
         print("--show: no display available; use --output to save the annotated image instead.", file=sys.stderr)
         return
-    import matplotlib.pyplot as plt
-
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("--show needs matplotlib: pip install 'kerasnets[plots]' (or use --output).", file=sys.stderr)
+        return
     plt.figure(title)
     plt.imshow(image_bgr[..., ::-1])
     plt.axis("off")
