@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-TORCH_MEAN = (0.485, 0.456, 0.406)
-TORCH_STD = (0.229, 0.224, 0.225)
+from export.converter import configure
+from kerasnets.imagenet import CAFFE_MEAN_BGR, TORCH_MEAN_RGB, TORCH_STD_RGB
 
 
 class BridgeError(Exception):
@@ -109,7 +108,7 @@ def preprocessing_layers(mode):
         return [tf_keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocessing")]
     if mode == "torch":
         return [tf_keras.layers.Rescaling(1 / 255.0, name="scale"),
-                tf_keras.layers.Normalization(mean=TORCH_MEAN, variance=[s * s for s in TORCH_STD], name="preprocessing")]
+                tf_keras.layers.Normalization(mean=TORCH_MEAN_RGB, variance=[s * s for s in TORCH_STD_RGB], name="preprocessing")]
     if mode == "caffe":
         return [tf_keras.layers.Lambda(lambda x: tf.reverse(x, axis=[-1]), name="rgb_to_bgr"),
                 tf_keras.layers.Normalization(mean=CAFFE_MEAN_BGR, variance=(1.0, 1.0, 1.0), name="preprocessing")]
@@ -138,24 +137,11 @@ def kernel_sparsity(model):
 
 
 def convert(model, quantize, samples, sparse=False):
-    """TFLite bytes; `sparse` stores pruned weights in TFLite's sparse format (read by the built-in DENSIFY op)."""
+    """TFLite bytes of a tf_keras model, with the export layer's converter settings."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = ([tf.lite.Optimize.DEFAULT] if quantize != "none" else []) + (
-        [tf.lite.Optimize.EXPERIMENTAL_SPARSITY] if sparse else [])
-    if quantize == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    if quantize == "int8":
-        height, width = model.input_shape[1:3]
-        anchor = np.zeros((1, height, width, 3), "float32")
-        anchor[:, : height // 2] = 255.0
-        calibration = [anchor, *[s[None] for s in samples[:100]]]
-        converter.representative_dataset = lambda: ([c] for c in calibration)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
-    return converter.convert()
+    return configure(converter, quantize, [s[None] for s in samples[:100]], sparse=sparse).convert()
 
 
 def main(job_dir):

@@ -14,6 +14,7 @@ import keras
 from export.errors import ExportError
 from kerasnets.layers import ImagePreprocessing
 from kerasnets.registry import preprocessing_for
+from kerasnets.utils import current_umask
 
 
 def resolve_preprocessing(model, preprocessing=None):
@@ -67,9 +68,7 @@ def atomic_directory(path, write):
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
     try:
         write(tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)
+        os.chmod(tmp, 0o777 & ~current_umask())
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
             os.replace(path, old / path.name)

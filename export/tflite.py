@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from export import metadata as metadata_lib
+from export.converter import QUANTIZATIONS, configure
 from export.errors import ExportError
 from export.saved_model import resolve_preprocessing, with_preprocessing, write_saved_model
 from kerasnets.utils import atomic_output
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 REPRESENTATIVE_SAMPLES = 100
 
 
@@ -88,18 +88,10 @@ def _suffixes():
     return IMAGE_SUFFIXES
 
 
-def _pixel_range_anchor(height, width):
-    """An image holding both 0 and 255, so calibration pins the uint8 input to scale 1, zero point 0."""
-    anchor = np.zeros((1, height, width, 3), "float32")
-    anchor[:, : height // 2] = 255.0
-    return anchor
-
-
 def convert(model, quantize="none", representative_data=None, preprocessing=None, size=None, int8_io="uint8"):
     """Convert a Keras classifier to TFLite bytes (no metadata); see `to_tflite`."""
 
-    if quantize not in QUANTIZATIONS:
-        raise ExportError(f"quantize must be one of {', '.join(QUANTIZATIONS)}; received {quantize!r}.")
+    check_quantization(quantize)
     if int8_io not in ("uint8", "int8"):
         raise ExportError(f"int8_io must be 'uint8' or 'int8'; received {int8_io!r}.")
     if quantize == "int8" and representative_data is None:
@@ -115,28 +107,15 @@ def convert(model, quantize="none", representative_data=None, preprocessing=None
         return _convert_saved_model(tmp, model.name, quantize, calibration, int8_io)
 
 
+def check_quantization(quantize):
+    if quantize not in QUANTIZATIONS:
+        raise ExportError(f"quantize must be one of {', '.join(QUANTIZATIONS)}; received {quantize!r}.")
+
+
 def _convert_saved_model(saved_model, name, quantize, calibration=None, int8_io="uint8"):
     import tensorflow as tf
 
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if quantize != "none":
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    if quantize == "float16":
-        converter.target_spec.supported_types = [tf.float16]
-    elif quantize == "int8":
-        height, width = calibration[0].shape[1:3]
-        samples = [_pixel_range_anchor(height, width), *calibration]
-        converter.representative_dataset = lambda: ([s] for s in samples)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        io_type = tf.uint8 if int8_io == "uint8" else tf.int8
-        converter.inference_input_type = io_type
-        converter.inference_output_type = io_type
-        if int8_io == "int8":
-            warnings.warn(
-                "int8 input/output: Android's ImageClassifier (Task Library, MediaPipe) accepts only uint8 "
-                "or float32 input and will refuse this file.", stacklevel=2,
-            )
+    converter = configure(tf.lite.TFLiteConverter.from_saved_model(saved_model), quantize, calibration, int8_io)
     try:
         return converter.convert()
     except Exception as e:  # the converter's own errors are long MLIR dumps

@@ -19,7 +19,7 @@ import numpy as np
 from export import metadata as metadata_lib
 from export.errors import ExportError
 from export.saved_model import image_size, resolve_preprocessing
-from export.tflite import QUANTIZATIONS, _check_writable, load_labels
+from export.tflite import _check_writable, check_quantization, load_labels
 from kerasnets.utils import atomic_output
 
 WORKER = "export._tfmot_worker"
@@ -80,8 +80,7 @@ def optimize_to_tflite(model, path, data, epochs=1, sparsity=None, preprocessing
     data: a folder with one sub-folder of images per class, or `(images, labels)` arrays with
     0-255 RGB images. Returns the worker's report (output check, sparsity reached, history).
     """
-    if quantize not in QUANTIZATIONS:
-        raise ExportError(f"quantize must be one of {', '.join(QUANTIZATIONS)}; received {quantize!r}.")
+    check_quantization(quantize)
     if sparsity is not None and not 0 < sparsity < 1:
         raise ExportError(f"the pruning sparsity must be between 0 and 1 (exclusive); received {sparsity}.")
     if sparsity is None and quantize != "int8":

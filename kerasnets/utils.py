@@ -47,7 +47,8 @@ def import_keras_quietly():
     return keras
 
 
-def _umask():
+def current_umask():
+    """The process umask (reading it means setting it, so it is set back at once)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -67,7 +68,7 @@ def atomic_output(path, suffix=None):
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
