@@ -17,8 +17,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from kerasnets.images import ImageError, load_image  # noqa: E402
-from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
+from kerasnets.images import ImageError, load_image, save_image  # noqa: E402
+from kerasnets.utils import import_keras_quietly  # noqa: E402
 from kerasnets.weights import WeightsError  # noqa: E402
 
 
@@ -53,17 +53,6 @@ def parse_args(argv=None):
     return args
 
 
-def write_image(path, rgb):
-    import cv2
-
-    suffix = os.path.splitext(path)[1] or ".png"
-    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(rgb[..., ::-1]))
-    if not ok:
-        raise ImageError(f"{path}: cannot write images with the suffix {suffix!r}; use .png or .jpg.")
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(encoded.tobytes())
-
-
 def main(argv=None):
     args = parse_args(argv)
     try:
@@ -84,14 +73,14 @@ def main(argv=None):
             batch = style.as_image_batch(content, args.size)
             h, w = (int(d) // 4 * 4 for d in batch.shape[1:3])
             result = model.predict(keras.ops.convert_to_numpy(batch)[:, :h, :w], verbose=0)[0]
-            write_image(args.output, np.clip(result, 0, 255).round().astype("uint8"))
+            save_image(args.output, np.clip(result, 0, 255).round().astype("uint8"))
             print(f"Stylised image written to {args.output}")
             return 0
         stem, suffix = os.path.splitext(args.output)
 
         def save_frames(iteration, image, terms):
             if args.save_every and iteration % args.save_every == 0:
-                write_image(f"{stem}_iter{iteration}{suffix or '.png'}", image)
+                save_image(f"{stem}_iter{iteration}{suffix or '.png'}", image)
 
         layers = "gatys" if args.model == "vgg19" else "johnson"
         image, history = style.gatys_transfer(
@@ -99,7 +88,7 @@ def main(argv=None):
             weights=None if args.weights == "none" else args.weights, content_weight=args.content_weight,
             style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, callback=save_frames,
         )
-        write_image(args.output, image)
+        save_image(args.output, image)
         print(f"Loss {history[0][0]:.4g} -> {history[-1][0]:.4g} in {len(history)} iterations; written to {args.output}")
     except (ImageError, ValueError, WeightsError) as e:
         print(f"error: {e}", file=sys.stderr)

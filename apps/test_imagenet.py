@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kerasnets.images import ImageError, load_image, resize  # noqa: E402
-from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
+from kerasnets.images import ImageError, load_image, resize, save_image  # noqa: E402
+from kerasnets.utils import import_keras_quietly  # noqa: E402
 from kerasnets.weights import WeightsError  # noqa: E402
 
 
@@ -46,8 +46,8 @@ def parse_args(argv=None):
 
 
 def annotate(image_rgb, label, score):
-    """The photo (BGR, for OpenCV) with 'Label: name, 93.1%' drawn in its top-left corner."""
-    canvas = image_rgb[..., ::-1].copy()
+    """The RGB photo with 'Label: name, 93.1%' drawn in its top-left corner, like the slides' cv2.putText."""
+    canvas = image_rgb.copy()
     text = f"Label: {label}, {score:.1%}"
     scale = max(0.5, min(canvas.shape[:2]) / 500.0)
     thickness = max(1, round(2 * scale))
@@ -55,16 +55,6 @@ def annotate(image_rgb, label, score):
     cv2.rectangle(canvas, (0, 0), (w + 20, h + baseline + 20), (0, 0, 0), cv2.FILLED)
     cv2.putText(canvas, text, (10, h + 10), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 0), thickness, cv2.LINE_AA)
     return canvas
-
-
-def write_image_atomically(path, image_bgr):
-    """Encode first (so an unsupported suffix fails before anything is written), then write atomically."""
-    suffix = os.path.splitext(path)[1] or ".png"
-    ok, encoded = cv2.imencode(suffix, image_bgr)
-    if not ok:
-        raise ImageError(f"{path}: OpenCV cannot write images with the suffix {suffix!r}; use .png or .jpg.")
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(encoded.tobytes())
 
 
 def output_paths(output, images):
@@ -106,7 +96,7 @@ def main(argv=None):
             if dest is not None or args.show:
                 labelled = annotate(photo, label, float(score))
                 if dest is not None:
-                    write_image_atomically(dest, labelled)
+                    save_image(dest, labelled)
                     print(f"Annotated image written to {dest}")
                 if args.show:
                     show(labelled, f"{os.path.basename(path)}: {label}")
@@ -125,7 +115,7 @@ def report(path, result):
         print(f"  {rank:>2}  {wnid:11}  {label:30}  {float(score):10.2%}")
 
 
-def show(image_bgr, title):
+def show(image_rgb, title):
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform in ("darwin", "win32")):
         print("--show: no display available; use --output to save the annotated image instead.", file=sys.stderr)
         return
@@ -135,7 +125,7 @@ def show(image_bgr, title):
         print("--show needs matplotlib: pip install 'kerasnets[plots]' (or use --output).", file=sys.stderr)
         return
     plt.figure(title)
-    plt.imshow(image_bgr[..., ::-1])
+    plt.imshow(image_rgb)
     plt.axis("off")
     plt.show()
 

@@ -10,7 +10,7 @@ import os
 import cv2
 import numpy as np
 
-from kerasnets.utils import captured_stderr
+from kerasnets.utils import atomic_output, captured_stderr
 
 
 class ImageError(ValueError):
@@ -93,3 +93,15 @@ def list_images(folder):
         os.path.join(folder, name) for name in os.listdir(folder)
         if name.lower().endswith(IMAGE_SUFFIXES) and os.path.isfile(os.path.join(folder, name))
     )
+
+
+def save_image(path, image_rgb):
+    """Write a uint8 RGB image; the format follows the suffix (default PNG). Encoding comes first, so
+    an unsupported suffix fails before anything is written, and the file appears atomically."""
+    path = os.fspath(path)
+    suffix = os.path.splitext(path)[1] or ".png"
+    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(np.asarray(image_rgb)[..., ::-1]))
+    if not ok:
+        raise ImageError(f"{path}: OpenCV cannot write images with the suffix {suffix!r}; use .png or .jpg.")
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(encoded.tobytes())

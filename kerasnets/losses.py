@@ -172,23 +172,34 @@ class PerceptualLoss(keras.losses.Loss):
 
         image = style_lib.as_image_batch(style_image)
         path = isinstance(style_image, (str, os.PathLike))
-        self.style_image = os.fspath(style_image) if path else ops.convert_to_numpy(image[0]).tolist()
+        self.style_image = os.fspath(style_image) if path else ops.convert_to_numpy(image[0])
         features = self.features(image)
         self.style_grams = [gram_matrix(features[name], self.normalize) for name in self.spec["style"]]
 
-    def call(self, y_true, y_pred):
+    def content_targets(self, images):
+        """The content-layer activations of `images`: what stylised images are compared with."""
+        features = self.features(images)
+        return [features[name] for name in self.spec["content"]]
+
+    def weighted_terms(self, content_targets, images):
+        """(content, style, total variation) per image, each already multiplied by its weight."""
         if self.style_grams is None:
             raise ValueError("PerceptualLoss has no style target: pass style_image=... or call set_style(image).")
-        predicted, target = self.features(y_pred), self.features(y_true)
-        batch = ops.shape(y_pred)[0]
+        predicted = self.features(images)
+        batch = ops.shape(images)[0]
         grams = [gram_matrix(predicted[name], self.normalize) for name in self.spec["style"]]
         targets = [ops.broadcast_to(g, (batch, *g.shape[1:])) for g in self.style_grams]
-        content = self.content_loss.call([target[n] for n in self.spec["content"]], [predicted[n] for n in self.spec["content"]])
-        return (self.content_weight * content + self.style_weight * self.style_loss.call(targets, grams)
-                + self.tv_weight * total_variation(y_pred))
+        content = self.content_loss.call(content_targets, [predicted[name] for name in self.spec["content"]])
+        return (self.content_weight * content, self.style_weight * self.style_loss.call(targets, grams),
+                self.tv_weight * total_variation(images))
+
+    def call(self, y_true, y_pred):
+        content, style, tv = self.weighted_terms(self.content_targets(y_true), y_pred)
+        return content + style + tv
 
     def get_config(self):
-        return {**super().get_config(), "style_image": self.style_image, "layers": self.layers,
+        style_image = self.style_image.tolist() if hasattr(self.style_image, "tolist") else self.style_image
+        return {**super().get_config(), "style_image": style_image, "layers": self.layers,
                 "content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
                 "style_layer_weights": self.style_layer_weights, "weights": self.weights, "normalize": self.normalize}
 

@@ -84,36 +84,23 @@ def as_image_batch(image, size=None):
 
 
 class StyleObjective:
-    """The Gatys objective on one image: weighted content, style and total-variation terms."""
+    """The Gatys objective on one image: `PerceptualLoss` against a fixed content photo, whose
+    features are computed once rather than at every step."""
 
     def __init__(self, content, style, layers="gatys", weights="imagenet", content_weight=1.0, style_weight=1e3,
                  tv_weight=1e-5, normalize="chw"):
-        for label, value in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
-            if value < 0:
-                raise ValueError(f"{label} must be >= 0; received {value}.")
-        self.spec = layer_spec(layers)
+        spec = layer_spec(layers)
         smallest = min(int(content.shape[1]), int(content.shape[2]), int(style.shape[1]), int(style.shape[2]))
-        needed = minimum_size(self.spec["style"] + self.spec["content"])
+        needed = minimum_size(spec["style"] + spec["content"])
         if smallest < needed:
-            raise ValueError(f"images of {smallest} px are too small for the layers {self.spec['style']}; use >= {needed} px.")
-        self.extractor = feature_extractor(self.spec["model"], self.spec["style"] + self.spec["content"], weights)
-        self.weights = (content_weight, style_weight, tv_weight)
-        self.normalize = normalize
-        content_features = self.extractor(losses.style_lib_preprocess(content))
-        style_features = self.extractor(losses.style_lib_preprocess(style))
-        self.content_targets = [content_features[n] for n in self.spec["content"]]
-        self.style_targets = [losses.gram_matrix(style_features[n], normalize) for n in self.spec["style"]]
-        self.style_loss = losses.StyleLoss(normalize=normalize, inputs_are_grams=True)
-        self.content_loss = losses.FeatureReconstructionLoss()
+            raise ValueError(f"images of {smallest} px are too small for the layers {spec['style']}; use >= {needed} px.")
+        self.loss = losses.PerceptualLoss(style_image=style, layers=layers, weights=weights, normalize=normalize,
+                                          content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight)
+        self.content_targets = self.loss.content_targets(content)
 
     def terms(self, image):
-        features = self.extractor(losses.style_lib_preprocess(image))
-        content = self.content_loss.call(self.content_targets, [features[n] for n in self.spec["content"]])[0]
-        grams = [losses.gram_matrix(features[n], self.normalize) for n in self.spec["style"]]
-        style = self.style_loss.call(self.style_targets, grams)[0]
-        tv = losses.total_variation(image)[0]
-        cw, sw, tw = self.weights
-        return cw * content + sw * style + tw * tv, (cw * content, sw * style, tw * tv)
+        content, style, tv = (term[0] for term in self.loss.weighted_terms(self.content_targets, image))
+        return content + style + tv, (content, style, tv)
 
 
 def _value_and_grad(objective):
