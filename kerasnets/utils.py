@@ -3,7 +3,12 @@
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
+
+
+_REDIRECT_LOCK = threading.Lock()
+_REDIRECT = {"depth": 0, "saved": None, "sink": None}
 
 
 @contextlib.contextmanager
@@ -12,22 +17,37 @@ def captured_stderr():
 
     Used around image decoding (libpng, libjpeg messages become part of our error message) and
     around the TensorFlow import in command-line tools (its start-up log lines are noise there).
+    File descriptors are process-wide, so concurrent captures (tf.data decoding images in parallel
+    threads) share one redirection, counted: the first to enter redirects, the last to leave
+    restores, and each reads what was written while it was inside (possibly with a neighbour's lines).
     """
     captured = {"text": ""}
+    with _REDIRECT_LOCK:
+        if _REDIRECT["depth"] == 0:
+            try:
+                saved = os.dup(2)
+            except OSError:  # no real stderr (embedded interpreters): nothing to capture
+                saved = None
+            if saved is not None:
+                sink = tempfile.TemporaryFile(mode="w+b")
+                os.dup2(sink.fileno(), 2)
+                _REDIRECT.update(saved=saved, sink=sink)
+        _REDIRECT["depth"] += 1
+        sink = _REDIRECT["sink"]
+        start = os.lseek(sink.fileno(), 0, os.SEEK_END) if sink is not None else 0
     try:
-        saved = os.dup(2)
-    except OSError:  # no real stderr (embedded interpreters): nothing to capture
         yield lambda: captured["text"]
-        return
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield lambda: captured["text"]
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            captured["text"] = sink.read().decode("utf-8", "replace").strip()
+    finally:
+        with _REDIRECT_LOCK:
+            if sink is not None:
+                end = os.lseek(sink.fileno(), 0, os.SEEK_END)
+                captured["text"] = os.pread(sink.fileno(), end - start, start).decode("utf-8", "replace").strip()
+            _REDIRECT["depth"] -= 1
+            if _REDIRECT["depth"] == 0 and _REDIRECT["saved"] is not None:
+                os.dup2(_REDIRECT["saved"], 2)
+                os.close(_REDIRECT["saved"])
+                _REDIRECT["sink"].close()
+                _REDIRECT.update(saved=None, sink=None)
 
 
 def import_keras_quietly():
