@@ -19,6 +19,8 @@ from kerasnets.utils import current_umask
 
 def resolve_preprocessing(model, preprocessing=None):
     """The preprocessing mode to bake in: the one given, else the registered network's."""
+    if preprocessing is None and _takes_raw_pixels(model):
+        preprocessing = "none"
     if preprocessing is None:
         preprocessing = preprocessing_for(model)
     if preprocessing is None:
@@ -27,6 +29,13 @@ def resolve_preprocessing(model, preprocessing=None):
             "'torch' or 'none' (none: the model already takes 0-255 pixels)."
         )
     return preprocessing
+
+
+def _takes_raw_pixels(model):
+    """True when the model's first layer after the input is an ImagePreprocessing layer (e.g. a
+    kerasnets.transfer classifier): it already takes 0-255 pixels."""
+    first = next((layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)), None)
+    return isinstance(first, ImagePreprocessing)
 
 
 def image_size(model, size=None):
