@@ -22,6 +22,8 @@ from kerasnets.images import IMAGE_SUFFIXES, ImageError, load_image, resize
 #: Folder names recognised as ready-made splits, in order of preference.
 TRAIN_SPLITS = ("train", "training")
 VALIDATION_SPLITS = ("validation", "val", "valid", "test")
+#: Decoded images held for shuffling a file-cached stream.
+STREAM_SHUFFLE_BUFFER = 2048
 
 
 class DataError(ValueError):
@@ -240,48 +242,88 @@ def augmentation(names=DEFAULT_AUGMENTATION, seed=None):
 
 # -- tf.data pipelines -------------------------------------------------------------------------
 
+def decode_folder(folder, image_size, progress=True):
+    """(uint8 images `[N, H, W, 3]`, int64 labels `[N]`) of an ImageFolder, decoded in parallel threads
+    with a progress bar; files that fail to decode are skipped and recorded in `folder.skipped`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    height, width = _pair(image_size)
+
+    def decode(path):
+        try:
+            return read_image(path, (height, width))
+        except ImageError as e:
+            folder.skip(path, str(e))
+            return None
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        decoded = list(tqdm(pool.map(decode, folder.paths), total=len(folder), unit="image", leave=False,
+                            desc=f"Decoding {folder.root.name}", disable=not progress or None))
+    keep = [i for i, image in enumerate(decoded) if image is not None]
+    images = np.stack([decoded[i] for i in keep]) if keep else np.zeros((0, height, width, 3), np.uint8)
+    return images, folder.labels[keep]
+
+
 def image_dataset(folder, image_size, *, batch_size=32, training=False, augment=None, cache=True, seed=0,
                   one_hot=True, drop_remainder=False):
     """A batched `tf.data.Dataset` of (float32 RGB 0-255 `[B, H, W, 3]`, labels) from an ImageFolder.
 
-    Images are decoded and resized once (in parallel) and cached in memory as uint8 (`cache=True`),
-    in a file (`cache='path'`) or not at all; training pipelines reshuffle every epoch and apply
-    `augment` (names or a Keras layer, see `augmentation`). Labels are one-hot float32 (for label
-    smoothing) unless `one_hot=False`. Unreadable files are dropped and recorded in `folder.skipped`.
+    `cache=True` decodes every image once, up front and in parallel (`decode_folder`), and keeps them
+    in memory as uint8 at the network's size, so the number of batches is known and unreadable files
+    are counted before training starts. `cache=False` (or a file path for TensorFlow's file cache)
+    streams instead, decoding in parallel `tf.data` workers, for folders that do not fit in memory.
+    Training pipelines reshuffle every epoch and apply `augment` (names or a Keras layer, see
+    `augmentation`). Labels are one-hot float32 (for label smoothing) unless `one_hot=False`.
     """
     import tensorflow as tf
 
     height, width = _pair(image_size)
     if not len(folder):
         raise DataError(f"{folder.root}: no images in this split; add images or lower the validation split.")
+    if cache is True:
+        images, labels = decode_folder(folder, (height, width))
+        if not len(images):
+            raise DataError(f"{folder.root}: none of the {len(folder)} images could be decoded.")
+        data = tf.data.Dataset.from_tensor_slices((images, labels))
+        if training:
+            data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    else:
+        data = _streamed(folder, (height, width), training, cache, seed)
+    return _batched(data, folder.num_classes, batch_size, training=training, augment=augment, seed=seed,
+                    one_hot=one_hot, drop_remainder=drop_remainder)
+
+
+def _streamed(folder, size, training, cache, seed):
+    """(uint8 image, label) pairs decoded lazily by tf.data workers; failed files are dropped."""
+    import tensorflow as tf
 
     def decode(path):
         path = path.decode() if isinstance(path, bytes) else str(path)
         try:
-            return read_image(path, (height, width)), True
+            return read_image(path, size), True
         except ImageError as e:
             folder.skip(path, str(e))
-            return np.zeros((height, width, 3), np.uint8), False
+            return np.zeros((*size, 3), np.uint8), False
 
     def tf_decode(path, label):
         image, ok = tf.numpy_function(decode, [path], [tf.uint8, tf.bool], stateful=False)
-        image.set_shape((height, width, 3))
+        image.set_shape((*size, 3))
         ok.set_shape(())
         return image, label, ok
 
-    paths = tf.constant([str(p) for p in folder.paths])
-    labels = tf.constant(folder.labels, dtype=tf.int64)
-    data = tf.data.Dataset.from_tensor_slices((paths, labels))
-    if training and not cache:
+    data = tf.data.Dataset.from_tensor_slices((tf.constant([str(p) for p in folder.paths]),
+                                               tf.constant(folder.labels, dtype=tf.int64)))
+    if training and not cache:  # shuffle the file names; decoded images are never held
         data = data.shuffle(len(folder), seed=seed, reshuffle_each_iteration=True)
     data = data.map(tf_decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     data = data.filter(_decoded).map(_without_flag)
     if cache:
-        data = data.cache("" if cache is True else os.fspath(cache))
-        if training:
-            data = data.shuffle(len(folder), seed=seed, reshuffle_each_iteration=True)
-    return _batched(data, folder.num_classes, batch_size, training=training, augment=augment, seed=seed,
-                    one_hot=one_hot, drop_remainder=drop_remainder)
+        data = data.cache(os.fspath(cache))
+        if training:  # after the cache, or every epoch would replay the first one's order
+            data = data.shuffle(min(len(folder), STREAM_SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
+    return data
 
 
 def _batched(data, num_classes, batch_size, *, training, augment, seed, one_hot, drop_remainder=False):

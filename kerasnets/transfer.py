@@ -184,11 +184,11 @@ def _headless(base):
 
 def build_classifier(base, num_classes, scenario="feature_extractor", *, weights="imagenet", image_size=None,
                      dropout=0.2, preprocessing="auto", fine_tune_from=None, top_blocks=1, freeze_batch_norm=None,
-                     name=None):
+                     name=None, **network_options):
     """A classifier for `num_classes` on a pretrained body: raw RGB 0-255 pixels in, probabilities out.
 
-    base: a registered network name (built with include_top=False, `weights`, `image_size`) or a
-    headless Keras model. The model is `image -> ImagePreprocessing(the network's mode) -> base ->
+    base: a registered network name (built with include_top=False, `weights`, `image_size` and
+    `network_options` such as MobileNet's `alpha`) or a headless Keras model. The model is `image -> ImagePreprocessing(the network's mode) -> base ->
     global average pooling -> dropout -> dense softmax` (the softmax in float32 under mixed
     precision), with the scenario's freezing applied (`apply_scenario`).
     """
@@ -199,7 +199,8 @@ def build_classifier(base, num_classes, scenario="feature_extractor", *, weights
     if isinstance(base, str):
         info = model_info(base)
         size = image_size or info.input_size
-        base_model = info.build(include_top=False, weights=weights, input_shape=(size, size, info.channels))
+        base_model = info.build(include_top=False, weights=weights, input_shape=(size, size, info.channels),
+                                **network_options)
         mode = info.preprocessing if preprocessing == "auto" else preprocessing
     else:
         base_model = base
@@ -354,7 +355,7 @@ def fine_tune(model, train, validation=None, *, scenario="feature_extractor", ep
         if precise_statistics and _trains_batch_norm(model):
             phase_callbacks.append(PreciseBatchNorm(train))
         history = model.fit(train, validation_data=validation, epochs=last_epoch, initial_epoch=first_epoch,
-                            callbacks=phase_callbacks, verbose=verbose)
+                            callbacks=phase_callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself
         log.add(name, history)
 
     if head_epochs:
