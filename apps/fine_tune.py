@@ -97,11 +97,9 @@ def load_data(args, image_size):
     from kerasnets import datasets
 
     if args.data.startswith("tfds:"):
-        name = args.data[len("tfds:"):]
-        train, names = datasets.tfds_dataset(name, "train", image_size, batch_size=args.batch_size, training=True,
-                                             augment=args.augment, seed=args.seed)
-        validation, _ = datasets.tfds_dataset(name, "validation", image_size, batch_size=args.batch_size)
-        return train, validation, names, None
+        return (*datasets.tfds_splits(args.data[len("tfds:"):], image_size, validation_split=args.validation_split,
+                                      batch_size=args.batch_size, augment=args.augment, seed=args.seed,
+                                      data_dir=os.environ.get("TFDS_DATA_DIR")), None)
     train_folder, validation_folder = args.folders
     train = datasets.image_dataset(train_folder, image_size, batch_size=args.batch_size, training=True,
                                    augment=args.augment, seed=args.seed, drop_remainder=args.distribute)
@@ -182,11 +180,21 @@ def export_tflite(model, args, files, train_folder, class_names, image_size, ima
     return float(np.mean(np.argmax(probabilities, axis=-1) == truth))
 
 
+def check_dependencies():
+    import importlib.util
+
+    missing = [name for module, name in (("sklearn", "scikit-learn"), ("matplotlib", "matplotlib"))
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise DataError(f"fine_tune.py needs {' and '.join(missing)} for its report and plots: pip install 'kerasnets[train]'.")
+
+
 def main(argv=None):
     args = parse_args(argv)
     files = outputs(args)
     start = time.perf_counter()
     try:
+        check_dependencies()
         folder = os.path.dirname(os.path.abspath(args.output))
         os.makedirs(folder, exist_ok=True)
         if not os.access(folder, os.W_OK):

@@ -8,7 +8,6 @@ input quantization is pinned to scale 1, zero point 0, so raw pixel bytes are th
 import itertools
 import os
 import tempfile
-import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -47,24 +46,14 @@ def load_labels(labels, classes):
 def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
     """Calibration images as float32 `[1, H, W, 3]` arrays with 0-255 pixels, from a folder of
     images, a `tf.data.Dataset`, or an iterable of arrays (single images or batches)."""
-    from kerasnets.images import ImageError, load_image, resize
+    from kerasnets.datasets import image_files, read_images
 
     if isinstance(data, (str, os.PathLike)):
         folder = Path(data)
         if not folder.is_dir():
             raise ExportError(f"{folder}: the representative-data folder does not exist.")
-        paths = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.suffix.lower() in _suffixes()]
-        images, unreadable = [], 0
-        for path in paths[:limit * 2]:
-            try:
-                images.append(resize(load_image(path), size).astype("float32"))
-            except ImageError:
-                unreadable += 1
-            if len(images) == limit:
-                break
-        if unreadable:
-            warnings.warn(f"{unreadable} unreadable image(s) in {folder} were skipped.", stacklevel=2)
-        if not images:
+        images = read_images(image_files(folder)[:limit * 2], size, limit=limit)
+        if not len(images):
             raise ExportError(f"{folder}: no readable images to calibrate int8 quantization with.")
         return [image[None] for image in images]
     if hasattr(data, "as_numpy_iterator"):
@@ -80,12 +69,6 @@ def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
     if not samples:
         raise ExportError("representative_data is empty.")
     return samples[:limit]
-
-
-def _suffixes():
-    from kerasnets.images import IMAGE_SUFFIXES
-
-    return IMAGE_SUFFIXES
 
 
 def convert(model, quantize="none", representative_data=None, preprocessing=None, size=None, int8_io="uint8"):

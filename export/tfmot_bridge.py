@@ -27,26 +27,12 @@ WORKER = "export._tfmot_worker"
 
 def load_image_folder(folder, size, limit_per_class=None):
     """(images float32 0-255 [N, H, W, 3], labels int [N], class names) from one sub-folder per class."""
-    from kerasnets.images import ImageError, load_image, resize
+    from kerasnets.datasets import DataError, load_image_arrays
 
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ExportError(f"{folder}: the training-data folder does not exist.")
-    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
-    if len(classes) < 2:
-        raise ExportError(f"{folder}: needs one sub-folder per class (at least two); found {len(classes)}.")
-    images, labels = [], []
-    for index, name in enumerate(classes):
-        files = sorted(p for p in (folder / name).iterdir() if p.is_file())[:limit_per_class]
-        for path in files:
-            try:
-                images.append(resize(load_image(path), size).astype("float32"))
-                labels.append(index)
-            except ImageError:
-                continue
-    if not images:
-        raise ExportError(f"{folder}: no readable images.")
-    return np.stack(images), np.asarray(labels, dtype="int64"), classes
+    try:
+        return load_image_arrays(folder, size, limit_per_class)
+    except DataError as e:
+        raise ExportError(str(e)) from None
 
 
 def _training_arrays(train_data, size):

@@ -68,7 +68,8 @@ class ImageFolder:
         return np.bincount(self.labels, minlength=self.num_classes)
 
 
-def _image_files(folder):
+def image_files(folder):
+    """The image files (by suffix) anywhere under `folder`, sorted; hidden files are left out."""
     return sorted(
         str(p) for p in Path(folder).rglob("*")
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
@@ -87,7 +88,7 @@ def scan_image_folder(root, *, min_classes=2):
     folder = ImageFolder(root, [], [], np.zeros(0, dtype="int64"))
     paths, labels = [], []
     for class_dir in class_dirs:
-        files = _image_files(class_dir)
+        files = image_files(class_dir)
         readable = []
         for path in files:
             if os.path.getsize(path) == 0:
@@ -341,11 +342,12 @@ def _batched(data, num_classes, batch_size, *, training, augment, seed, one_hot,
     return data.prefetch(tf.data.AUTOTUNE)
 
 
-def tfds_dataset(name, split, image_size, *, batch_size=32, training=False, augment=None, data_dir=None,
-                 download=False, seed=0, one_hot=True):
-    """(batched dataset like `image_dataset`, class names) from a tensorflow-datasets image
-    classification dataset (`image` and `label` features) that is prepared in `data_dir` (or
-    downloaded when `download=True`)."""
+def tfds_splits(name, image_size, *, validation_split=0.2, batch_size=32, augment=None, data_dir=None,
+                download=False, seed=0, one_hot=True):
+    """(training dataset, validation dataset, class names) from a tensorflow-datasets image
+    classification dataset (an `image` and a `label` feature) prepared in `data_dir` (or
+    downloaded when `download=True`). Validation is its 'validation' (else 'test') split, or the
+    last `validation_split` of 'train' when it has neither (tf_flowers)."""
     try:
         import tensorflow_datasets as tfds
     except ImportError:
@@ -356,26 +358,41 @@ def tfds_dataset(name, split, image_size, *, batch_size=32, training=False, augm
         builder = tfds.builder(name, data_dir=data_dir)
         if download:
             builder.download_and_prepare()
-        data = builder.as_dataset(split=split, shuffle_files=training, as_supervised=True)
-    except Exception as e:  # tfds raises several types for "not prepared" and "unknown name"
+        splits = builder.info.splits
+        if not splits:
+            raise FileNotFoundError("no prepared splits")
+    except Exception as e:  # tfds raises many types for "unknown name" and "not prepared"
         raise DataError(
-            f"tensorflow-datasets {name!r} split {split!r} is not available ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:200]}); prepare it with tfds build {name} (needs the internet) or pass download=True."
+            f"tensorflow-datasets {name!r} is not available here ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
+            f"prepare it first with: tfds build {name} (needs the internet), or point data_dir at a prepared copy."
         ) from None
-    label_feature = builder.info.features["label"]
-    class_names = list(label_feature.names)
+    features = builder.info.features
+    if "image" not in features or "label" not in features:
+        raise DataError(f"tensorflow-datasets {name!r} has no image and label features ({', '.join(features)}).")
+    held_out = next((split for split in ("validation", "test") if split in splits), None)
+    if held_out is None:
+        percent = int(round(100 * (1 - validation_split)))
+        train_split, held_out = f"train[:{percent}%]", f"train[{percent}%:]"
+    else:
+        train_split = "train"
+    class_names = list(features["label"].names)
     height, width = _pair(image_size)
 
-    def prepare(image, label):
+    def prepare(example):
+        image = example["image"]
         image = tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image[..., :3]
-        image = tf.cast(tf.round(tf.image.resize(image, (height, width), antialias=True)), tf.uint8)
-        return image, label
+        image = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, (height, width), antialias=True)), 0, 255), tf.uint8)
+        return image, example["label"]
 
-    data = data.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).cache()
-    if training:
-        data = data.shuffle(10_000, seed=seed, reshuffle_each_iteration=True)
-    data = _batched(data, len(class_names), batch_size, training=training, augment=augment, seed=seed, one_hot=one_hot)
-    return data, class_names
+    def pipeline(split, training):
+        shuffle_files = training and not builder.info.disable_shuffling  # ordered datasets refuse it
+        data = builder.as_dataset(split=split, shuffle_files=shuffle_files).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        data = data.cache()
+        if training:
+            data = data.shuffle(STREAM_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+        return _batched(data, len(class_names), batch_size, training=training, augment=augment, seed=seed, one_hot=one_hot)
+
+    return pipeline(train_split, True), pipeline(held_out, False), class_names
 
 
 def digits_image_folder(root, size=32):

@@ -230,24 +230,15 @@ def TransformNet(input_shape=(None, None, 3), residual_blocks=5, name="transform
     return keras.Model(inputs, outputs, name=name)
 
 
-def content_dataset(folder, size=256, batch_size=4):
-    """Content images from a folder as 0-255 float batches `[B, size, size, 3]` (centre-cropped)."""
-    from kerasnets.images import ImageError, list_images, load_image, resize
+def content_dataset(folder, size=256):
+    """Content images from a folder as 0-255 float arrays `[N, size, size, 3]` (centre-cropped)."""
+    from kerasnets.datasets import read_images
+    from kerasnets.images import list_images
 
-    paths = list_images(folder) if os.path.isdir(folder) else []
-    images = []
-    for path in paths:
-        try:
-            image = load_image(path)
-        except ImageError:
-            continue
-        h, w = image.shape[:2]
-        side = min(h, w)
-        top, left = (h - side) // 2, (w - side) // 2
-        images.append(resize(image[top:top + side, left:left + side], (size, size)).astype("float32"))
-    if not images:
+    images = read_images(list_images(folder) if os.path.isdir(folder) else [], size, crop="center")
+    if not len(images):
         raise ValueError(f"{folder}: no readable content images to train on.")
-    return np.stack(images)
+    return images
 
 
 def train_transform_net(content, style_image, size=256, epochs=2, batch_size=4, learning_rate=1e-3,

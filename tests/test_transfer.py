@@ -230,3 +230,30 @@ def test_distributed_training_on_two_devices(digits_folder, backend):
     expected = "MirroredStrategy on 2 replica(s)" if backend == "tensorflow" else "DataParallel on 2 device(s)"
     assert report["where"] == expected and report["replicas"] == 2
     assert np.isfinite(report["loss"][0]) and report["moved"] > 0 and report["outputs"] == [None, 10]
+
+
+@pytest.mark.slow
+def test_multi_worker_training_through_tf_config(digits_folder):
+    """Two worker processes on this machine, joined by TF_CONFIG, train one model together."""
+    import socket
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": "",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        script = DISTRIBUTED_SCRIPT.replace('if backend == "tensorflow":', "if False:")
+        workers.append(subprocess.Popen([sys.executable, "-c", script, str(digits_folder), "tensorflow"], env=env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    reports = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=900)
+        assert worker.returncode == 0, err[-3000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    assert [r["where"] for r in reports] == ["MultiWorkerMirroredStrategy on 2 replica(s)"] * 2
+    assert reports[0]["loss"] == reports[1]["loss"]  # one model: both workers see the same all-reduced loss
