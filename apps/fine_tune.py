@@ -61,7 +61,7 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mixed-precision", choices=("float16", "bfloat16"), help="mixed-precision training")
     parser.add_argument("--distribute", action="store_true",
-                        help="all local devices: MirroredStrategy (MultiWorker with TF_CONFIG) or JAX DataParallel")
+                        help="all devices: MirroredStrategy, or JAX DataParallel (multi-worker from TF_CONFIG)")
     parser.add_argument("--output", "-o", metavar="PATH.keras", help="the fine-tuned model (default: runs/<model>/model.keras)")
     parser.add_argument("--export-tflite", choices=EXPORTS, default="none", help="also export a .tflite (int8: for phones)")
     args = parser.parse_args(argv)

@@ -23,6 +23,7 @@ are small, and updating ImageNet statistics from them is the classic way to ruin
 
 import contextlib
 import difflib
+import json
 import math
 import os
 
@@ -381,14 +382,22 @@ def cosine_schedule(learning_rate, first_epoch, last_epoch):
 @contextlib.contextmanager
 def distributed():
     """Run what is built and trained inside on all local devices, with the backend's own engine:
-    TensorFlow `MultiWorkerMirroredStrategy` when `TF_CONFIG` is set, else `MirroredStrategy` over
-    the GPUs (or every logical CPU); JAX `keras.distribution.DataParallel`. Yields a description."""
+    TensorFlow `MirroredStrategy` over the GPUs (or every logical CPU); JAX
+    `keras.distribution.DataParallel` over every device of every process, processes joined from
+    `TF_CONFIG` (or KERAS_DISTRIBUTION_*) for multi-worker training. Yields a description.
+
+    Enter it before TensorFlow runs anything (datasets included): multi-worker collectives can only
+    be configured at program start."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf
 
         if os.environ.get("TF_CONFIG"):
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            raise RuntimeError(
+                "TF_CONFIG asks for multi-worker training, but Keras 3's fit does not run under TensorFlow's "
+                "MultiWorkerMirroredStrategy (keras-team/keras#20585). Run the workers with KERAS_BACKEND=jax: "
+                "kerasnets then joins them with keras.distribution.initialize (from the same TF_CONFIG)."
+            )
         else:
             devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
                 d.name for d in tf.config.list_logical_devices("CPU")]
@@ -396,6 +405,7 @@ def distributed():
         with strategy.scope():
             yield f"{type(strategy).__name__} on {strategy.num_replicas_in_sync} replica(s)"
     elif backend == "jax":
+        _join_processes()
         devices = keras.distribution.list_devices()
         previous = keras.distribution.distribution()
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
@@ -405,6 +415,22 @@ def distributed():
             keras.distribution.set_distribution(previous)
     else:
         raise RuntimeError(f"Distributed training runs on the tensorflow and jax backends; this is {backend}.")
+
+
+def _join_processes():
+    """Multi-process JAX: join the cluster described by TF_CONFIG (workers' host:port list and this
+    task's index) or by Keras' own KERAS_DISTRIBUTION_* variables, once per process."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    workers = config.get("cluster", {}).get("worker", [])
+    if len(workers) < 2 and int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")) < 2:
+        return
+    if getattr(_join_processes, "joined", False):  # (asking JAX would start its backend: too late to join)
+        return
+    if workers:
+        keras.distribution.initialize(",".join(workers), len(workers), int(config["task"]["index"]))
+    else:
+        keras.distribution.initialize()
+    _join_processes.joined = True
 
 
 def replicas():

@@ -206,9 +206,9 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
     import keras
     from kerasnets import datasets, transfer
     train, _ = datasets.split_image_folder(sys.argv[1], 0.5)
-    data = datasets.image_dataset(train.subset(range(0, len(train), 4)), 32, batch_size=16, training=True,
-                                  drop_remainder=True)
-    with transfer.distributed() as where:
+    with transfer.distributed() as where:  # first: multi-worker collectives are set up before any TF op
+        data = datasets.image_dataset(train.subset(range(0, len(train), 4)), 32, batch_size=16, training=True,
+                                      drop_remainder=True)
         model = transfer.build_classifier("mobilenet", 10, "full", weights=None, image_size=32, alpha=0.25)
         before = model.get_layer("classifier").kernel.numpy().copy()
         log = transfer.fine_tune(model, data, scenario="full", epochs=1, head_epochs=0, verbose=0)
@@ -234,7 +234,7 @@ def test_distributed_training_on_two_devices(digits_folder, backend):
 
 @pytest.mark.slow
 def test_multi_worker_training_through_tf_config(digits_folder):
-    """Two worker processes on this machine, joined by TF_CONFIG, train one model together."""
+    """Two JAX worker processes on this machine, joined from TF_CONFIG, train one model together."""
     import socket
 
     ports = []
@@ -245,15 +245,28 @@ def test_multi_worker_training_through_tf_config(digits_folder):
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = []
     for index in range(2):
-        env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": "",
+        env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "PYTHONPATH": ROOT,
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        script = DISTRIBUTED_SCRIPT.replace('if backend == "tensorflow":', "if False:")
-        workers.append(subprocess.Popen([sys.executable, "-c", script, str(digits_folder), "tensorflow"], env=env,
+        env.pop("XLA_FLAGS", None)  # one CPU device per process: the two replicas are the two processes
+        workers.append(subprocess.Popen([sys.executable, "-c", DISTRIBUTED_SCRIPT, str(digits_folder), "jax"], env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     reports = []
     for worker in workers:
         out, err = worker.communicate(timeout=900)
         assert worker.returncode == 0, err[-3000:]
         reports.append(json.loads(out.strip().splitlines()[-1]))
-    assert [r["where"] for r in reports] == ["MultiWorkerMirroredStrategy on 2 replica(s)"] * 2
-    assert reports[0]["loss"] == reports[1]["loss"]  # one model: both workers see the same all-reduced loss
+    assert [r["where"] for r in reports] == ["DataParallel on 2 device(s)"] * 2
+    assert reports[0]["loss"] == reports[1]["loss"] and reports[0]["moved"] == reports[1]["moved"]  # one model
+
+
+def test_tf_config_on_tensorflow_says_how_to_run_multi_worker(monkeypatch):
+    import keras
+
+    from kerasnets import transfer
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the TensorFlow backend's message")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}))
+    with pytest.raises(RuntimeError, match="keras-team/keras#20585.*KERAS_BACKEND=jax"):
+        with transfer.distributed():
+            pass
