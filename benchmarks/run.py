@@ -7,7 +7,7 @@
 
 Sections (results as CSV + Markdown + PNG in --output, and the summary in benchmarks/README.md):
   keras   kerasnets vs keras.applications, same weights: batch-1 median latency through a
-          tf.function call and batch-32 throughput through model.predict, as ratios;
+          tf.function call and through model.predict_on_batch, and batch-32 throughput, as ratios;
   fast    the fast CPU path (export.predictor.LiteRTPredictor, LiteRT float32 + XNNPACK) vs
           keras.applications' tf.function at batch 1, with the largest output difference;
   litert  MobileNet v1/v2 width x resolution grids and ResNet50 as float32, float16, dynamic and
@@ -43,6 +43,8 @@ SHARED = {
     "DenseNet121": 224, "DenseNet169": 224, "DenseNet201": 224,
 }
 FAST = ("MobileNet", "MobileNetV2", "ResNet50")
+#: Networks also timed against a second keras.applications copy: the noise floor of a ratio.
+CONTROLS = ("MobileNetV2", "VGG19", "ResNet50V2")
 GRIDS = {
     "mobilenet": dict(alphas=(1.0, 0.75, 0.5, 0.25), sizes=(224, 192, 160, 128)),
     "mobilenetv2": dict(alphas=(1.4, 1.0, 0.75, 0.5, 0.35), sizes=(224, 192, 160, 128, 96)),
@@ -102,8 +104,10 @@ def write_table(rows, columns, path_stem, title, formats):
 
 # -- 1. kerasnets vs keras.applications --------------------------------------------------------
 
-def paired_models(name, size, tmp):
-    """(kerasnets model, keras.applications model) with the same random weights, checked equal."""
+def paired_models(name, size, tmp, control=False):
+    """(kerasnets model, keras.applications model) with the same random weights (loaded through a
+    legacy .h5 file, as the official weights are). control=True pairs two keras.applications
+    copies instead: their ratio is the noise floor of the measurement."""
     import h5py
     import keras
     from keras.src.legacy.saving import legacy_h5_format
@@ -114,45 +118,53 @@ def paired_models(name, size, tmp):
     path = os.path.join(tmp, f"{name}.h5")
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, reference)
-    ours = getattr(kerasnets, name)(weights=path, input_shape=(size, size, 3))
+    library = keras.applications if control else kerasnets
+    ours = getattr(library, name)(weights=path, input_shape=(size, size, 3))
     return ours, reference
 
 
-def bench_keras(shared, repeats, output):
+def bench_keras(shared, repeats, output, controls=()):
     import keras
     import tensorflow as tf
 
     rows = []
+    jobs = [(name, size, False) for name, size in shared.items()] + [(name, shared[name], True) for name in controls
+                                                                       if name in shared]
     with tempfile.TemporaryDirectory() as tmp:
-        for i, (name, size) in enumerate(shared.items(), start=1):
-            log(f"[keras {i}/{len(shared)}] {name} {size}px")
-            ours, reference = paired_models(name, size, tmp)
+        for i, (name, size, control) in enumerate(jobs, start=1):
+            log(f"[keras {i}/{len(jobs)}] {name} {size}px{' (control: keras.applications vs itself)' if control else ''}")
+            ours, reference = paired_models(name, size, tmp, control)
             rng = np.random.default_rng(0)
             one = tf.constant(rng.uniform(-1, 1, (1, size, size, 3)).astype("float32"))
-            batch = rng.uniform(-1, 1, (32, size, size, 3)).astype("float32")
+            batch = tf.constant(rng.uniform(-1, 1, (32, size, size, 3)).astype("float32"))
             calls = [tf.function(lambda x, m=m: m(x, training=False)) for m in (ours, reference)]
-            difference = float(np.max(np.abs(calls[0](one).numpy() - calls[1](one).numpy())))
+            difference = float(np.max(np.abs(calls[0](batch).numpy() - calls[1](batch).numpy())))
             latency = interleaved_ms([lambda c=c: c(one).numpy() for c in calls], repeats)
-            big = max(3, repeats // 6)
-            throughput = interleaved_ms([lambda m=m: m.predict(batch, batch_size=32, verbose=0) for m in (ours, reference)], big, 1)
-            rows.append(dict(network=name, size=size, max_abs_diff=difference,
+            throughput = interleaved_ms([lambda c=c: c(batch).numpy() for c in calls], max(3, repeats // 4), 1)
+            one_predict = one.numpy()
+            predict = interleaved_ms([lambda m=m: m.predict_on_batch(one_predict) for m in (ours, reference)], repeats)
+            rows.append(dict(network=f"{name} (A/A control)" if control else name, size=size, max_abs_diff=difference,
                              latency_kerasnets_ms=latency[0], latency_keras_ms=latency[1],
                              latency_ratio=latency[0] / latency[1],
                              throughput_kerasnets=32000 / throughput[0], throughput_keras=32000 / throughput[1],
-                             throughput_ratio=throughput[0] / throughput[1]))
-            log(f"    batch 1: {latency[0]:.1f} vs {latency[1]:.1f} ms (ratio {rows[-1]['latency_ratio']:.3f}); "
-                f"batch 32: {rows[-1]['throughput_kerasnets']:.1f} vs {rows[-1]['throughput_keras']:.1f} images/s")
+                             throughput_ratio=throughput[0] / throughput[1],
+                             predict_kerasnets_ms=predict[0], predict_keras_ms=predict[1], predict_ratio=predict[0] / predict[1]))
+            log(f"    batch 1: {latency[0]:.1f} vs {latency[1]:.1f} ms (ratio {rows[-1]['latency_ratio']:.3f}); predict "
+                f"{predict[0]:.1f} vs {predict[1]:.1f} ms; batch 32: {rows[-1]['throughput_kerasnets']:.1f} vs "
+                f"{rows[-1]['throughput_keras']:.1f} images/s")
             del ours, reference
             keras.backend.clear_session()
-    columns = ["network", "size", "latency_kerasnets_ms", "latency_keras_ms", "latency_ratio", "throughput_kerasnets",
-               "throughput_keras", "throughput_ratio", "max_abs_diff"]
-    formats = {"latency_kerasnets_ms": "{:.1f}", "latency_keras_ms": "{:.1f}", "latency_ratio": "{:.3f}",
-               "throughput_kerasnets": "{:.1f}", "throughput_keras": "{:.1f}", "throughput_ratio": "{:.3f}",
-               "max_abs_diff": "{:.1e}"}
+    columns = ["network", "size", "latency_kerasnets_ms", "latency_keras_ms", "latency_ratio", "predict_kerasnets_ms",
+               "predict_keras_ms", "predict_ratio", "throughput_kerasnets", "throughput_keras", "throughput_ratio",
+               "max_abs_diff"]
+    formats = {key: "{:.1f}" for key in columns if key.endswith(("_ms", "kerasnets", "keras"))}
+    formats.update({key: "{:.3f}" for key in columns if key.endswith("ratio")}, max_abs_diff="{:.1e}")
     text = write_table(rows, columns, os.path.join(output, "keras_vs_applications"),
-                       "kerasnets / keras.applications, same weights, same process. Latency: batch 1, median of "
-                       f"{repeats} tf.function calls (ms). Throughput: model.predict at batch 32 (images/s). "
-                       "Ratios are kerasnets time / keras.applications time (< 1: kerasnets faster).", formats)
+                       "kerasnets / keras.applications, same weights, same process, timed in turns. latency: batch 1, "
+                       f"median of {repeats} tf.function calls (ms); predict: batch 1 through model.predict_on_batch (ms); "
+                       f"throughput: batch 32 through the tf.function (images/s, median of {max(3, repeats // 4)}). Ratios are "
+                       "kerasnets time / keras.applications time (< 1: kerasnets faster). max_abs_diff: outputs on the batch.",
+                       formats)
     ratio_chart(rows, os.path.join(output, "keras_vs_applications.png"))
     return text
 
@@ -166,8 +178,9 @@ def ratio_chart(rows, path):
     names = [r["network"] for r in rows]
     y = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(names) + 1.5), dpi=110)
-    ax.barh(y - 0.2, [r["latency_ratio"] for r in rows], 0.4, label="batch-1 latency (tf.function)")
-    ax.barh(y + 0.2, [r["throughput_ratio"] for r in rows], 0.4, label="batch-32 time (predict)")
+    ax.barh(y - 0.27, [r["latency_ratio"] for r in rows], 0.27, label="batch 1, tf.function")
+    ax.barh(y, [r["predict_ratio"] for r in rows], 0.27, label="batch 1, predict_on_batch")
+    ax.barh(y + 0.27, [r["throughput_ratio"] for r in rows], 0.27, label="batch 32, tf.function")
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set(yticks=y, yticklabels=names, xlabel="kerasnets time / keras.applications time", title="kerasnets vs keras.applications")
     ax.invert_yaxis()
@@ -232,13 +245,27 @@ def _seconds(function):
     return time.perf_counter() - start
 
 
-def litert_latency(model_bytes, threads, repeats):
+def litert_matmul_peak_gmacs(threads, n=2048, batch=256, repeats=5):
+    """The same, for LiteRT itself: a float32 `[batch, n] x [n, n]` fully-connected layer run by XNNPACK."""
+    import keras
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((n,), batch_size=batch), keras.layers.Dense(n, use_bias=False)])
+    data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    ms = litert_latency(data, threads, repeats, best=True)
+    return batch * n * n / (ms / 1000) / 1e9
+
+
+def litert_latency(model_bytes, threads, repeats, best=False):
     from ai_edge_litert.interpreter import Interpreter
 
     runner = Interpreter(model_content=model_bytes, num_threads=threads)
     runner.allocate_tensors()
     detail = runner.get_input_details()[0]
     runner.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
+    if best:
+        runner.invoke()
+        return min(_seconds(runner.invoke) for _ in range(repeats)) * 1000
     return median_ms(runner.invoke, repeats, warmup=3)
 
 
@@ -270,8 +297,11 @@ def bench_litert(grids, quantizations, repeats, output):
     from kerasnets.datasets import image_files, read_images
 
     samples = read_images(image_files(os.path.join(os.path.dirname(HERE), "images")), (224, 224))
-    peaks = {threads: matmul_peak_gmacs(threads) for threads in (1, 2)}
-    log(f"fp32 matrix-multiply peak: {peaks[1]:.1f} GMAC/s on 1 thread, {peaks[2]:.1f} GMAC/s on 2")
+    blas = {threads: matmul_peak_gmacs(threads) for threads in (1, 2)}
+    litert = {threads: litert_matmul_peak_gmacs(threads) for threads in (1, 2)}
+    peaks = {threads: max(blas[threads], litert[threads]) for threads in (1, 2)}
+    log(f"fp32 matrix-multiply peak: BLAS {blas[1]:.1f} / {blas[2]:.1f} GMAC/s, LiteRT fully-connected "
+        f"{litert[1]:.1f} / {litert[2]:.1f} GMAC/s (1 / 2 threads)")
     rows, points = [], list(grid_points(grids))
     for i, (family, alpha, size) in enumerate(points, start=1):
         info = kerasnets.model_info(family)
@@ -302,9 +332,11 @@ def bench_litert(grids, quantizations, repeats, output):
                "latency_2t_ms": "{:.2f}", "gmacs_1t": "{:.1f}", "gmacs_2t": "{:.1f}", "peak_fraction_1t": "{:.2f}",
                "agreement": "{:.2f}"}
     text = write_table(rows, columns, os.path.join(output, "litert"),
-                       f"LiteRT (XNNPACK) batch-1 median latency, {repeats} runs. Peak: fp32 {peaks[1]:.1f} GMAC/s (1 thread), "
-                       f"{peaks[2]:.1f} GMAC/s (2 threads), n=2048 BLAS matmul. agreement: top-1 agreement with Keras on the "
-                       "sample photos (random weights, so int8 agreement is a lower bound).", formats)
+                       f"LiteRT (XNNPACK) batch-1 median latency, {repeats} runs. Practical fp32 peak, the best of a 2048x2048 "
+                       f"NumPy/BLAS matmul ({blas[1]:.1f} / {blas[2]:.1f} GMAC/s on 1 / 2 threads) and a LiteRT 256x2048x2048 "
+                       f"fully-connected layer ({litert[1]:.1f} / {litert[2]:.1f}); peak_fraction_1t = gmacs_1t / "
+                       f"{peaks[1]:.1f}. agreement: top-1 agreement with Keras on the sample photos (random weights, so int8 "
+                       "agreement is a lower bound).", formats)
     fits = cost_growth(rows, os.path.join(output, "cost_growth.png"))
     return text + "\n" + fits
 
@@ -387,7 +419,7 @@ def main(argv=None):
               f"backend {keras.backend.backend()}.")
     parts = [header]
     if "keras" in args.sections:
-        parts.append(bench_keras(shared, repeats, args.output))
+        parts.append(bench_keras(shared, repeats, args.output, controls=() if args.quick else CONTROLS))
     if "fast" in args.sections:
         parts.append(bench_fast(fast, {**SHARED, **shared}, repeats, args.output))
     if "litert" in args.sections:

@@ -35,6 +35,7 @@ _EXPORTS = {
         "gram_matrix", "StyleLoss", "FeatureReconstructionLoss", "ContentLoss", "TotalVariationLoss", "PerceptualLoss",
     ),
     "kerasnets.style": ("feature_extractor", "gatys_transfer", "TransformNet", "train_transform_net"),
+    "kerasnets.transfer": ("build_classifier", "fine_tune"),
     "kerasnets.layers": ("LocalResponseNormalization", "Highway", "ConvHighway", "ScaledResidual", "ImagePreprocessing"),
     "kerasnets.densenet": ("DenseNetBC", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264"),
     "kerasnets.mobilenet": ("MobileNet", "MobileNetV2", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small"),
