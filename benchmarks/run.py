@@ -114,13 +114,27 @@ def paired_models(name, size, tmp, control=False):
 
     import kerasnets
 
-    reference = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3))
+    reference = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classifier_activation=None)
+    calibrate(reference, size)
     path = os.path.join(tmp, f"{name}.h5")
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, reference)
     library = keras.applications if control else kerasnets
-    ours = getattr(library, name)(weights=path, input_shape=(size, size, 3))
+    ours = getattr(library, name)(weights=path, input_shape=(size, size, 3), classifier_activation=None)
     return ours, reference
+
+
+def calibrate(model, size):
+    """Give a randomly initialised network BatchNorm statistics of its inputs (precise BN on uniform
+    [-1, 1] images): with the initial ones, activations vanish through the depth and every output is
+    the same, which would make any comparison of outputs vacuous. Logits (no softmax) are compared."""
+    import tensorflow as tf
+
+    from kerasnets.transfer import PreciseBatchNorm
+
+    x = np.random.default_rng(7).uniform(-1, 1, (16, size, size, 3)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros(16, "float32"))).batch(8)
+    PreciseBatchNorm(data, batches=2).update(model)
 
 
 def bench_keras(shared, repeats, output, controls=()):
@@ -163,7 +177,7 @@ def bench_keras(shared, repeats, output, controls=()):
                        "kerasnets / keras.applications, same weights, same process, timed in turns. latency: batch 1, "
                        f"median of {repeats} tf.function calls (ms); predict: batch 1 through model.predict_on_batch (ms); "
                        f"throughput: batch 32 through the tf.function (images/s, median of {max(3, repeats // 4)}). Ratios are "
-                       "kerasnets time / keras.applications time (< 1: kerasnets faster). max_abs_diff: outputs on the batch.",
+                       "kerasnets time / keras.applications time (< 1: kerasnets faster). max_abs_diff: logits on the batch.",
                        formats)
     ratio_chart(rows, os.path.join(output, "keras_vs_applications.png"))
     return text
@@ -208,21 +222,25 @@ def bench_fast(names, sizes, repeats, output):
             fast = LiteRTPredictor(ours)
             rng = np.random.default_rng(1)
             images = rng.uniform(-1, 1, (8, size, size, 3)).astype("float32")
-            difference = float(np.max(np.abs(fast.predict(images) - reference.predict(images, verbose=0))))
+            expected = reference.predict(images, verbose=0)
+            difference = float(np.max(np.abs(fast.predict(images) - expected)))
+            scale = float(np.max(np.abs(expected)))
             one = tf.constant(images[:1])
             call = tf.function(lambda x: reference(x, training=False))
             keras_ms, fast_ms = interleaved_ms([lambda: call(one).numpy(), lambda: fast.predict_one(images[0])], repeats)
             rows.append(dict(network=name, size=size, keras_tf_function_ms=keras_ms, litert_float32_ms=fast_ms,
-                             ratio=fast_ms / keras_ms, threads=fast.threads, max_abs_diff=difference))
+                             ratio=fast_ms / keras_ms, threads=fast.threads, max_abs_diff=difference, max_abs_logit=scale))
             log(f"    keras.applications tf.function {keras_ms:.1f} ms, kerasnets LiteRTPredictor {fast_ms:.1f} ms "
                 f"(ratio {fast_ms / keras_ms:.2f}), max |diff| {difference:.1e}")
             keras.backend.clear_session()
-    columns = ["network", "size", "keras_tf_function_ms", "litert_float32_ms", "ratio", "threads", "max_abs_diff"]
+    columns = ["network", "size", "keras_tf_function_ms", "litert_float32_ms", "ratio", "threads", "max_abs_diff",
+               "max_abs_logit"]
     return write_table(rows, columns, os.path.join(output, "fast_path"),
                        "The fast CPU path: `export.predictor.LiteRTPredictor` (LiteRT float32, XNNPACK) vs "
-                       "keras.applications through tf.function, batch 1, median ms; outputs compared on 8 inputs.",
+                       "keras.applications through tf.function, batch 1, median ms; logits compared on 8 inputs "
+                       "(max_abs_logit: their scale; BatchNorm statistics calibrated so that outputs differ by input).",
                        {"keras_tf_function_ms": "{:.1f}", "litert_float32_ms": "{:.1f}", "ratio": "{:.2f}",
-                        "max_abs_diff": "{:.1e}"})
+                        "max_abs_diff": "{:.1e}", "max_abs_logit": "{:.2f}"})
 
 
 # -- 3. LiteRT grids, peak and cost growth -----------------------------------------------------
