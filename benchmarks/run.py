@@ -239,8 +239,8 @@ def bench_fast(names, sizes, repeats, output):
     return write_table(rows, columns, os.path.join(output, "fast_path"),
                        "The fast CPU path: `export.predictor.LiteRTPredictor` (LiteRT float32, XNNPACK) vs "
                        "keras.applications through tf.function, batch 1, median ms; the 1000 class probabilities compared on "
-                       "8 inputs (max_probability: the largest, far from uniform 0.001 since BatchNorm statistics are "
-                       "calibrated).",
+                       "8 inputs (max_probability: the largest, above the uniform 0.001: with calibrated BatchNorm "
+                       "statistics the outputs depend on the input).",
                        {"keras_tf_function_ms": "{:.1f}", "litert_float32_ms": "{:.1f}", "ratio": "{:.2f}",
                         "max_abs_diff": "{:.1e}", "max_probability": "{:.3f}"})
 
