@@ -273,9 +273,9 @@ def image_dataset(folder, image_size, *, batch_size=32, training=False, augment=
 
     `cache=True` decodes every image once, up front and in parallel (`decode_folder`), and keeps them
     in memory as uint8 at the network's size, so the number of batches is known and unreadable files
-    are counted before training starts (tf.data holds them as one constant: up to about 2 GB, e.g.
-    13,000 images at 224 px). `cache=False` (or a file path for TensorFlow's file cache) streams
-    instead, decoding in parallel `tf.data` workers, for folders larger than that.
+    are counted before training starts (13,000 images at 224 px take 2 GB). `cache=False` (or a
+    file path for TensorFlow's file cache) streams instead, decoding in parallel `tf.data` workers,
+    for folders that do not fit in memory.
     Training pipelines reshuffle every epoch and apply `augment` (names or a Keras layer, see
     `augmentation`). Labels are one-hot float32 (for label smoothing) unless `one_hot=False`.
     """
