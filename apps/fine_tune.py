@@ -76,6 +76,9 @@ def parse_args(argv=None):
         parser.error("--scenario fine_tune_from needs --fine-tune-from LAYER_NAME or BLOCK_INDEX (see --list-blocks)")
     if args.epochs < 1 or args.batch_size < 1:
         parser.error("--epochs and --batch-size must be positive")
+    if args.weights == "none" and args.scenario != "full" and not args.list_blocks:
+        print(f"warning: --weights none with --scenario {args.scenario} trains a classifier on a random body that "
+              "stays frozen, which learns next to nothing; use --scenario full to train from scratch.", file=sys.stderr)
     args.output = args.output or os.path.join("runs", args.model.lower(), "model.keras")
     if not args.output.endswith(".keras"):
         parser.error(f"--output must end in .keras (the Keras model format); received {args.output}")

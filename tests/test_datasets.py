@@ -186,6 +186,7 @@ def test_app_names_unknown_models_and_layers(tmp_path):
     assert result.returncode == 1 and "Unknown model 'resnet5'" in result.stderr and "resnet50" in result.stderr
     result, _ = _app(*common, "--model", "mobilenet", "--scenario", "fine_tune_from", "--fine-tune-from", "conv_pw_13_rel")
     assert result.returncode == 1 and "did you mean conv_pw_13_relu" in result.stderr
+    assert "warning: --weights none with --scenario fine_tune_from" in result.stderr  # a frozen random body
     assert not list(tmp_path.glob("m*")) and not list(tmp_path.glob(".m*"))  # nothing half-written
 
 
