@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from kerasnets.datasets import DataError, digits_image_folder, split_image_folder  # noqa: E402
-from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
+from kerasnets.utils import atomic_output, import_keras_quietly, save_figure  # noqa: E402
 
 SCENARIOS = ("feature_extractor", "fine_tune_top", "fine_tune_from", "full")
 EXPORTS = ("none", "float32", "float16", "dynamic", "int8")
@@ -132,9 +132,7 @@ def plot_curves(log, path):
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    with atomic_output(path) as tmp:
-        figure.savefig(tmp, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 def plot_confusion(truth, predicted, class_names, path):
@@ -150,9 +148,7 @@ def plot_confusion(truth, predicted, class_names, path):
                                             ax=axis, colorbar=False, xticks_rotation="vertical")
     axis.set_title("validation confusion matrix")
     figure.tight_layout()
-    with atomic_output(path) as tmp:
-        figure.savefig(tmp, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 def predictions(model, validation):

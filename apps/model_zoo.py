@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
+from kerasnets.utils import atomic_output, import_keras_quietly, save_figure  # noqa: E402
 
 
 def measure(names, progress=True):
@@ -76,11 +76,7 @@ def draw_chart(rows, path):
     ax.set_title("kerasnets: accuracy vs. multiply-adds (bubble area = parameters)")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
-    try:
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, format=os.path.splitext(path)[1][1:] or "png")
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

@@ -32,7 +32,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
+from export.grid import latency_ms  # noqa: E402
+from kerasnets.utils import atomic_output, import_keras_quietly, save_figure  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: The networks kerasnets and keras.applications both have, with their input sizes.
@@ -57,17 +58,6 @@ QUICK = dict(shared={"MobileNetV3Small": 96}, fast=("MobileNetV3Small",), grids=
 
 def log(message):
     print(message, flush=True)
-
-
-def median_ms(function, repeats, warmup=2):
-    for _ in range(warmup):
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def interleaved_ms(functions, repeats, warmup=2):
@@ -201,9 +191,7 @@ def ratio_chart(rows, path):
     ax.invert_yaxis()
     ax.legend(loc="lower right")
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # -- 2. the fast CPU path ---------------------------------------------------------------------
@@ -272,21 +260,8 @@ def litert_matmul_peak_gmacs(threads, n=2048, batch=256, repeats=5):
 
     model = keras.Sequential([keras.Input((n,), batch_size=batch), keras.layers.Dense(n, use_bias=False)])
     data = tf.lite.TFLiteConverter.from_keras_model(model).convert()
-    ms = litert_latency(data, threads, repeats, best=True)
+    ms = latency_ms(data, threads, runs=repeats, warmup=1, best=True)
     return batch * n * n / (ms / 1000) / 1e9
-
-
-def litert_latency(model_bytes, threads, repeats, best=False):
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_content=model_bytes, num_threads=threads)
-    runner.allocate_tensors()
-    detail = runner.get_input_details()[0]
-    runner.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
-    if best:
-        runner.invoke()
-        return min(_seconds(runner.invoke) for _ in range(repeats)) * 1000
-    return median_ms(runner.invoke, repeats, warmup=3)
 
 
 def grid_points(grids):
@@ -297,13 +272,9 @@ def grid_points(grids):
 
 
 def top1_agreement(model_bytes, keras_model, images):
-    from export.verify import run
+    from export.verify import interpreter, run
 
-    from ai_edge_litert.interpreter import Interpreter
-
-    runner = Interpreter(model_content=model_bytes)
-    runner.allocate_tensors()
-    got = run(runner, images)
+    got = run(interpreter(model_bytes), images)
     expected = keras_model.predict(images, verbose=0)
     return float(np.mean(np.argmax(got, -1) == np.argmax(expected, -1)))
 
@@ -340,7 +311,7 @@ def bench_litert(grids, quantizations, repeats, output):
                            mult_adds_m=macs / 1e6, file_mb=len(data) / 1e6,
                            agreement=top1_agreement(data, wrapped, images))
                 for threads in (1, 2):
-                    ms = litert_latency(data, threads, repeats)
+                    ms = latency_ms(data, threads, runs=repeats, warmup=3)
                     row[f"latency_{threads}t_ms"] = ms
                     row[f"gmacs_{threads}t"] = macs / (ms / 1000) / 1e9
                     row[f"peak_fraction_{threads}t"] = row[f"gmacs_{threads}t"] / peaks[threads]
@@ -395,9 +366,7 @@ def cost_growth(rows, path):
         if ax.collections:
             ax.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
     return "\n".join(lines) + "\n"
 
 

@@ -15,7 +15,7 @@ import statistics
 import time
 
 from export.errors import ExportError
-from kerasnets.utils import atomic_output
+from kerasnets.utils import atomic_output, save_figure
 
 FAMILIES = {
     "mobilenet": dict(alphas=(1.0, 0.75, 0.5, 0.25), sizes=(224, 192, 160, 128)),
@@ -30,13 +30,14 @@ PAPER_TOP1 = {
 COLUMNS = ("model", "alpha", "size", "params", "mult_adds", "file_bytes", "latency_ms", "paper_top1")
 
 
-def latency_ms(path, threads=1, runs=30, warmup=5):
-    """Median batch-1 latency of a `.tflite` file with the LiteRT interpreter (XNNPACK)."""
+def latency_ms(model, threads=1, runs=30, warmup=5, best=False):
+    """Median (or with `best`, the fastest) batch-1 latency of a `.tflite` path or model bytes with
+    the LiteRT interpreter (XNNPACK)."""
     import numpy as np
 
     from export.verify import interpreter
 
-    runner = interpreter(path, num_threads=threads)
+    runner = interpreter(model, num_threads=threads)
     detail = runner.get_input_details()[0]
     runner.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
     for _ in range(warmup):
@@ -46,7 +47,7 @@ def latency_ms(path, threads=1, runs=30, warmup=5):
         start = time.perf_counter()
         runner.invoke()
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return min(times) if best else statistics.median(times)
 
 
 def measure_grid(family, alphas, sizes, quantize, representative, weights, output_dir, threads=1, progress=print):
@@ -111,11 +112,7 @@ def chart(rows, path, title):
         ax.legend()
     fig.suptitle(title)
     fig.tight_layout()
-    try:
-        with atomic_output(path) as tmp:
-            fig.savefig(tmp, format="png")
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):

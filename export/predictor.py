@@ -26,15 +26,12 @@ class LiteRTPredictor:
         if quantize not in ("none", "float16", "dynamic"):
             raise ExportError(f"LiteRTPredictor runs float32, float16 or dynamic models; received quantize={quantize!r} "
                               "(int8 needs calibration data: export it with export.to_tflite).")
-        try:
-            from ai_edge_litert.interpreter import Interpreter
-        except ImportError:  # pragma: no cover - the export extra installs it
-            raise ExportError("the fast path needs the LiteRT interpreter: pip install 'kerasnets[export]'") from None
+        from export.verify import interpreter
+
         self.name = model.name
         self.threads = threads or os.cpu_count() or 1
         self.model_bytes = convert(model, quantize, preprocessing="none")
-        self.runner = Interpreter(model_content=self.model_bytes, num_threads=self.threads)
-        self.runner.allocate_tensors()
+        self.runner = interpreter(self.model_bytes, num_threads=self.threads)
         self._input = self.runner.get_input_details()[0]
         self._output = self.runner.get_output_details()[0]
         self.input_shape = tuple(int(d) for d in self._input["shape"][1:])

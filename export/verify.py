@@ -30,12 +30,14 @@ class Verification:
         )
 
 
-def interpreter(model_path, num_threads=None):
+def interpreter(model, num_threads=None):
+    """A ready LiteRT interpreter (XNNPACK) for a `.tflite` path or the model's bytes."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - the export extra installs it
-        raise ExportError("verification needs the LiteRT interpreter: pip install 'kerasnets[export]'") from None
-    runner = Interpreter(model_path=str(model_path), num_threads=num_threads)
+        raise ExportError("running .tflite files needs the LiteRT interpreter: pip install 'kerasnets[export]'") from None
+    source = {"model_content": bytes(model)} if isinstance(model, (bytes, bytearray)) else {"model_path": str(model)}
+    runner = Interpreter(**source, num_threads=num_threads)
     runner.allocate_tensors()
     return runner
 

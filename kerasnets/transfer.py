@@ -251,7 +251,7 @@ class BatchMoments(keras.Model):
     def __init__(self, model):
         super().__init__(name="batch_moments")
         base = base_of(model)
-        self.norms = [layer for layer in base.layers if isinstance(layer, layers.BatchNormalization) and layer.trainable]
+        self.norms = trainable_batch_norms(model)
         self.front = model.layers[1:model.layers.index(base)] if base is not model else []
         self.probe = keras.Model(base.input, [layer.input for layer in self.norms]) if self.norms else None
 
@@ -311,8 +311,9 @@ def _images(images, labels):
     return images
 
 
-def _trains_batch_norm(model):
-    return any(isinstance(layer, layers.BatchNormalization) and layer.trainable for layer in base_of(model).layers)
+def trainable_batch_norms(model):
+    """The BatchNormalization layers of the body that train (and so update their statistics)."""
+    return [layer for layer in base_of(model).layers if isinstance(layer, layers.BatchNormalization) and layer.trainable]
 
 
 class TrainingLog:
@@ -353,7 +354,7 @@ def fine_tune(model, train, validation=None, *, scenario="feature_extractor", ep
         phase_callbacks = list(callbacks)
         if schedule == "cosine":
             phase_callbacks.append(cosine_schedule(rate, first_epoch, last_epoch))
-        if precise_statistics and _trains_batch_norm(model):
+        if precise_statistics and trainable_batch_norms(model):
             phase_callbacks.append(PreciseBatchNorm(train))
         history = model.fit(train, validation_data=validation, epochs=last_epoch, initial_epoch=first_epoch,
                             callbacks=phase_callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself

@@ -94,3 +94,14 @@ def atomic_output(path, suffix=None):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def save_figure(figure, path, **options):
+    """Write a matplotlib figure atomically (the format follows the suffix, PNG by default) and close it."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_output(path) as tmp:
+            figure.savefig(tmp, format=os.path.splitext(os.fspath(path))[1][1:] or "png", **options)
+    finally:
+        plt.close(figure)
