@@ -221,7 +221,13 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_distributed_training_on_two_devices(digits_folder, backend):
-    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+    # Two XLA CPU "devices" share the 2 cores with the other test worker: a starved device thread
+    # must not trip XLA's 40 s all-reduce termination timeout (seen once in CI under that load).
+    xla_flags = "--xla_force_host_platform_device_count=2"
+    if backend == "jax":  # (TensorFlow's own XLA does not know these flags)
+        xla_flags += (" --xla_cpu_collective_call_warn_stuck_timeout_seconds=120"
+                      " --xla_cpu_collective_call_terminate_timeout_seconds=540")
+    env = {**os.environ, "KERAS_BACKEND": backend, "XLA_FLAGS": xla_flags,
            "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"}
     result = subprocess.run([sys.executable, "-c", DISTRIBUTED_SCRIPT, str(digits_folder), backend], env=env,
                             capture_output=True, text=True, timeout=600)
