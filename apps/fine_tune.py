@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from kerasnets.datasets import DataError, digits_image_folder, split_image_folder  # noqa: E402
+from kerasnets.train.datasets import DataError, digits_image_folder, split_image_folder  # noqa: E402
 from kerasnets.utils import atomic_output, import_keras_quietly, save_figure  # noqa: E402
 
 SCENARIOS = ("feature_extractor", "fine_tune_top", "fine_tune_from", "full")
@@ -97,7 +97,7 @@ def outputs(args):
 
 def load_data(args, image_size):
     """(train dataset, validation dataset, class names, validation ImageFolder or None)."""
-    from kerasnets import datasets
+    from kerasnets.train import datasets
 
     if args.data.startswith("tfds:"):
         return (*datasets.tfds_splits(args.data[len("tfds:"):], image_size, validation_split=args.validation_split,
@@ -165,7 +165,7 @@ def export_tflite(model, args, files, train_folder, class_names, image_size, ima
     """Write the .tflite and return its LiteRT accuracy on the validation images."""
     from export.tflite import to_tflite
     from export.verify import interpreter, run
-    from kerasnets import datasets
+    from kerasnets.train import datasets
 
     quantize = "none" if args.export_tflite == "float32" else args.export_tflite
     calibration = None
@@ -221,8 +221,9 @@ def main(argv=None):
 def run_training(args, files, keras, start):
     import contextlib
 
-    from kerasnets import registry, transfer
-    from kerasnets.weights import WeightsError
+    from kerasnets.core import registry
+    from kerasnets.train import transfer
+    from kerasnets.core.weights import WeightsError
 
     info = registry.model_info(args.model)
     image_size = args.image_size or info.input_size

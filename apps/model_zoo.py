@@ -20,7 +20,7 @@ from kerasnets.utils import atomic_output, import_keras_quietly, save_figure  # 
 
 def measure(names, progress=True):
     import kerasnets
-    from kerasnets.profiler import profile
+    from kerasnets.core.profiler import profile
 
     rows = []
     for i, name in enumerate(names, start=1):

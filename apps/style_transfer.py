@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 
 from kerasnets.images import ImageError, load_image, save_image  # noqa: E402
 from kerasnets.utils import import_keras_quietly  # noqa: E402
-from kerasnets.weights import WeightsError  # noqa: E402
+from kerasnets.core.weights import WeightsError  # noqa: E402
 
 
 def non_negative(text):
@@ -62,12 +62,12 @@ def main(argv=None):
         if not os.access(folder, os.W_OK):
             raise ImageError(f"{args.output}: the folder does not exist or is not writable.")
         keras = import_keras_quietly()
-        from kerasnets import style
+        from kerasnets.style import style
 
         if args.transform_model:
             if not os.path.isfile(args.transform_model):
                 raise ValueError(f"{args.transform_model}: no such transform model file.")
-            import kerasnets.layers  # noqa: F401  (registers the custom layers)
+            import kerasnets.models.layers  # noqa: F401  (registers the custom layers)
 
             model = keras.models.load_model(args.transform_model, compile=False)
             batch = style.as_image_batch(content, args.size)

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 
 from kerasnets.images import ImageError, load_image, resize, save_image  # noqa: E402
 from kerasnets.utils import import_keras_quietly  # noqa: E402
-from kerasnets.weights import WeightsError  # noqa: E402
+from kerasnets.core.weights import WeightsError  # noqa: E402
 
 
 def parse_args(argv=None):

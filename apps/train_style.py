@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kerasnets.images import ImageError, load_image  # noqa: E402
 from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
-from kerasnets.weights import WeightsError  # noqa: E402
+from kerasnets.core.weights import WeightsError  # noqa: E402
 
 
 def main(argv=None):
@@ -39,7 +39,7 @@ def main(argv=None):
     try:
         style_image = load_image(args.style)
         import_keras_quietly()
-        from kerasnets import style
+        from kerasnets.style import style
 
         model, history = style.train_transform_net(
             args.content_dir, style_image, size=args.size, epochs=args.epochs, batch_size=args.batch_size,

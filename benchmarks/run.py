@@ -121,7 +121,7 @@ def calibrate(model, size):
     the same, which would make any comparison of outputs vacuous."""
     import tensorflow as tf
 
-    from kerasnets.transfer import PreciseBatchNorm
+    from kerasnets.train.transfer import PreciseBatchNorm
 
     x = np.random.default_rng(7).uniform(-1, 1, (16, size, size, 3)).astype("float32")
     data = tf.data.Dataset.from_tensor_slices((x, np.zeros(16, "float32"))).batch(8)
@@ -285,7 +285,7 @@ def bench_litert(grids, quantizations, repeats, output):
     import kerasnets
     from export.saved_model import with_preprocessing, write_saved_model
     from export.tflite import _convert_saved_model, representative_images
-    from kerasnets.datasets import image_files, read_images
+    from kerasnets.train.datasets import image_files, read_images
 
     samples = read_images(image_files(os.path.join(os.path.dirname(HERE), "images")), (224, 224))
     blas = {threads: matmul_peak_gmacs(threads) for threads in (1, 2)}

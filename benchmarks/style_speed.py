@@ -28,7 +28,7 @@ def main(argv=None):
     import_keras_quietly()
     from export.tflite import image_model_to_tflite
     from export.verify import interpreter
-    from kerasnets import style
+    from kerasnets.style import style
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     content, painting = (os.path.join(root, "images", n) for n in ("chelsea_cat.jpg", "coffee_cup.jpg"))

@@ -122,7 +122,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     from export.errors import ExportError
     from kerasnets.images import ImageError
-    from kerasnets.weights import WeightsError
+    from kerasnets.core.weights import WeightsError
 
     try:
         if argv and argv[0] == "grid":

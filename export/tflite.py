@@ -46,7 +46,7 @@ def load_labels(labels, classes):
 def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
     """Calibration images as float32 `[1, H, W, 3]` arrays with 0-255 pixels, from a folder of
     images, a `tf.data.Dataset`, or an iterable of arrays (single images or batches)."""
-    from kerasnets.datasets import image_files, read_images
+    from kerasnets.train.datasets import image_files, read_images
 
     if isinstance(data, (str, os.PathLike)):
         folder = Path(data)

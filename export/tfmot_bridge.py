@@ -27,7 +27,7 @@ WORKER = "export._tfmot_worker"
 
 def load_image_folder(folder, size, limit_per_class=None):
     """(images float32 0-255 [N, H, W, 3], labels int [N], class names) from one sub-folder per class."""
-    from kerasnets.datasets import DataError, load_image_arrays
+    from kerasnets.train.datasets import DataError, load_image_arrays
 
     try:
         return load_image_arrays(folder, size, limit_per_class)

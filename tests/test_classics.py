@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets import blocks
+from kerasnets.models import blocks
 from tests.conftest import ROOT, max_abs_diff
 
 

@@ -44,7 +44,7 @@ def messy_folder(tmp_path):
 
 
 def test_scan_counts_classes_and_skips_files_that_are_not_images(messy_folder):
-    from kerasnets.datasets import scan_image_folder
+    from kerasnets.train.datasets import scan_image_folder
 
     with pytest.warns(UserWarning, match="skipped an unreadable image"):
         folder = scan_image_folder(messy_folder)
@@ -54,7 +54,7 @@ def test_scan_counts_classes_and_skips_files_that_are_not_images(messy_folder):
 
 
 def test_pipeline_drops_undecodable_images_and_reads_unusual_formats(messy_folder):
-    from kerasnets.datasets import image_dataset, scan_image_folder
+    from kerasnets.train.datasets import image_dataset, scan_image_folder
 
     with pytest.warns(UserWarning):
         folder = scan_image_folder(messy_folder)
@@ -69,7 +69,7 @@ def test_pipeline_drops_undecodable_images_and_reads_unusual_formats(messy_folde
 
 
 def test_stratified_split_and_ready_made_split_folders(tmp_path):
-    from kerasnets.datasets import DataError, split_image_folder
+    from kerasnets.train.datasets import DataError, split_image_folder
 
     image = np.zeros((8, 8, 3), np.uint8)
     for name, count in [("a", 10), ("b", 5), ("c", 2)]:
@@ -96,7 +96,7 @@ def test_stratified_split_and_ready_made_split_folders(tmp_path):
     ("only_junk", "found 0 with images"),
 ])
 def test_unusable_folders_say_what_a_classifier_needs(tmp_path, case, message):
-    from kerasnets.datasets import DataError, scan_image_folder
+    from kerasnets.train.datasets import DataError, scan_image_folder
 
     root = tmp_path / "data"
     if case != "missing":
@@ -111,7 +111,7 @@ def test_unusable_folders_say_what_a_classifier_needs(tmp_path, case, message):
 
 
 def test_augmentation_names(tmp_path):
-    from kerasnets.datasets import DataError, augmentation
+    from kerasnets.train.datasets import DataError, augmentation
 
     assert augmentation("none") is None
     assert [layer.name.split("_")[1] for layer in augmentation("default").layers] == ["flip", "rotation", "zoom", "contrast"]
@@ -138,7 +138,7 @@ def test_tensorflow_datasets_by_name(tmp_path):
     import tensorflow_datasets as tfds
     from sklearn.datasets import load_digits
 
-    from kerasnets.datasets import DataError, tfds_splits
+    from kerasnets.train.datasets import DataError, tfds_splits
 
     digits = load_digits()
     images = np.repeat(np.round(digits.images * 255 / 16).astype(np.uint8)[..., None], 3, axis=-1)
@@ -209,7 +209,7 @@ def test_offline_demo_from_digits_to_int8_tflite(tmp_path):
     assert "Held-out accuracy on 359 validation images: Keras float32" in result.stdout
 
     from export.metadata import read
-    from kerasnets.datasets import read_images, scan_image_folder
+    from kerasnets.train.datasets import read_images, scan_image_folder
 
     metadata = read((tmp_path / "demo" / "model_int8.tflite").read_bytes())
     assert metadata.labels == [str(d) for d in range(10)] and metadata.mean == [0.0] and metadata.std == [1.0]

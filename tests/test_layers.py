@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasnets.layers import ConvHighway, Highway, LocalResponseNormalization, ScaledResidual
+from kerasnets.models.layers import ConvHighway, Highway, LocalResponseNormalization, ScaledResidual
 
 
 def lrn_reference(a, n=5, k=2.0, alpha=1e-4, beta=0.75):

@@ -9,7 +9,8 @@ import keras
 import numpy as np
 import pytest
 
-from kerasnets import losses, style
+from kerasnets.style import losses
+from kerasnets.style import style
 from kerasnets.imagenet import preprocess_input
 from tests.conftest import IMAGES, ROOT
 
@@ -156,7 +157,7 @@ def test_losses_on_the_jax_backend():
     pytest.importorskip("jax")
     script = r"""
 import keras, numpy as np
-from kerasnets import losses
+from kerasnets.style import losses
 assert keras.backend.backend() == "jax"
 inputs = keras.Input((8, 8, 3))
 model = keras.Model(inputs, keras.layers.Conv2D(3, 3, padding="same")(inputs))

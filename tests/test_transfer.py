@@ -15,13 +15,13 @@ from conftest import ROOT
 
 @pytest.fixture(scope="module")
 def digits_folder(tmp_path_factory):
-    from kerasnets.datasets import digits_image_folder
+    from kerasnets.train.datasets import digits_image_folder
 
     return digits_image_folder(tmp_path_factory.mktemp("digits") / "digits", size=32)
 
 
 def _resnet(scenario, **options):
-    from kerasnets import transfer
+    from kerasnets.train import transfer
 
     return transfer.build_classifier("resnet50", 3, scenario, weights=None, image_size=64, **options)
 
@@ -34,7 +34,7 @@ def _conv_paths(model, prefixes):
     """kernel/bias paths of the convolutions whose names start with one of `prefixes`."""
     import keras
 
-    from kerasnets.transfer import base_of
+    from kerasnets.train.transfer import base_of
 
     return {w.path for layer in base_of(model).layers if isinstance(layer, keras.layers.Conv2D)
             and layer.name.startswith(prefixes) for w in layer.weights}
@@ -45,7 +45,7 @@ HEAD = {"classifier/kernel", "classifier/bias"}
 
 def test_blocks_follow_the_papers_units():
     import kerasnets
-    from kerasnets.transfer import block_names
+    from kerasnets.train.transfer import block_names
 
     vgg = kerasnets.VGG16(include_top=False, weights=None, input_shape=(64, 64, 3))
     assert block_names(vgg) == ["block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool"]
@@ -99,11 +99,11 @@ def test_bad_scenario_arguments_name_the_fix():
     with pytest.raises(ValueError, match="top_blocks must be an integer from 1 to 17"):
         _resnet("fine_tune_top", top_blocks=0)
     with pytest.raises(ValueError, match="Unknown model 'resnet5'"):
-        from kerasnets import transfer
+        from kerasnets.train import transfer
 
         transfer.build_classifier("resnet5", 3, weights=None)
     import kerasnets
-    from kerasnets import transfer
+    from kerasnets.train import transfer
 
     with pytest.raises(ValueError, match="include_top=False"):
         transfer.build_classifier(kerasnets.MobileNet(weights=None, input_shape=(32, 32, 3)), 3)
@@ -112,7 +112,7 @@ def test_bad_scenario_arguments_name_the_fix():
 
 
 def _batch(folder, size=32, n=16):
-    from kerasnets.datasets import scan_image_folder, read_images
+    from kerasnets.train.datasets import scan_image_folder, read_images
 
     index = scan_image_folder(folder)
     picks = np.linspace(0, len(index) - 1, n).astype(int)
@@ -129,9 +129,9 @@ def _statistics(model):
 
 @pytest.mark.parametrize("scenario", ["fine_tune_top", "full"])
 def test_frozen_batch_norm_keeps_its_statistics_during_a_training_step(digits_folder, scenario):
-    from kerasnets import transfer
+    from kerasnets.train import transfer
 
-    from kerasnets import datasets
+    from kerasnets.train import datasets
 
     x, y = _batch(digits_folder)
     model = transfer.build_classifier("mobilenet", 10, "full", weights=None, image_size=32, alpha=0.25)
@@ -155,7 +155,8 @@ def test_frozen_batch_norm_keeps_its_statistics_during_a_training_step(digits_fo
 def test_two_phase_fine_tuning_and_identical_reload(digits_folder, tmp_path):
     import keras
 
-    from kerasnets import datasets, transfer
+    from kerasnets.train import datasets
+    from kerasnets.train import transfer
 
     train, validation = datasets.split_image_folder(digits_folder, 0.2)
     train_data = datasets.image_dataset(train.subset(range(0, len(train), 8)), 32, batch_size=32, training=True,
@@ -178,7 +179,8 @@ def test_two_phase_fine_tuning_and_identical_reload(digits_folder, tmp_path):
 def test_precise_batch_norm_rescues_inference_after_training_from_scratch(digits_folder):
     """With momentum 0.99 the moving statistics still hold most of their initial values after a few
     dozen steps; recomputed population statistics give inference-mode outputs that match the data."""
-    from kerasnets import datasets, transfer
+    from kerasnets.train import datasets
+    from kerasnets.train import transfer
 
     folder = datasets.scan_image_folder(digits_folder)
     data = datasets.image_dataset(folder, 32, batch_size=64, training=True)
@@ -204,7 +206,8 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from kerasnets import datasets, transfer
+    from kerasnets.train import datasets
+    from kerasnets.train import transfer
     train, _ = datasets.split_image_folder(sys.argv[1], 0.5)
     with transfer.distributed() as where:  # first: multi-worker collectives are set up before any TF op
         data = datasets.image_dataset(train.subset(range(0, len(train), 4)), 32, batch_size=16, training=True,
@@ -268,7 +271,7 @@ def test_multi_worker_training_through_tf_config(digits_folder):
 def test_tf_config_on_tensorflow_says_how_to_run_multi_worker(monkeypatch):
     import keras
 
-    from kerasnets import transfer
+    from kerasnets.train import transfer
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the TensorFlow backend's message")

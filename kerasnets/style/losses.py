@@ -143,7 +143,7 @@ class PerceptualLoss(keras.losses.Loss):
     def __init__(self, style_image=None, layers="johnson", content_weight=1.0, style_weight=1e3, tv_weight=1e-5,
                  style_layer_weights=None, weights="imagenet", normalize="chw", name="perceptual_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        from kerasnets import style as style_lib
+        from kerasnets.style import style as style_lib
 
         for label, value in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
             if value < 0:
@@ -168,7 +168,7 @@ class PerceptualLoss(keras.losses.Loss):
 
     def set_style(self, style_image):
         """Compute the target Gram matrices from one RGB 0-255 image (`[H, W, 3]` or a path)."""
-        from kerasnets import style as style_lib
+        from kerasnets.style import style as style_lib
 
         image = style_lib.as_image_batch(style_image)
         path = isinstance(style_image, (str, os.PathLike))

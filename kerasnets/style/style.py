@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from kerasnets import losses
+from kerasnets.style import losses
 
 LAYER_PRESETS = {
     "johnson": {"model": "vgg16", "style": ("relu1_2", "relu2_2", "relu3_3", "relu4_3"), "content": ("relu2_2",)},
@@ -232,7 +232,7 @@ def TransformNet(input_shape=(None, None, 3), residual_blocks=5, name="transform
 
 def content_dataset(folder, size=256):
     """Content images from a folder as 0-255 float arrays `[N, size, size, 3]` (centre-cropped)."""
-    from kerasnets.datasets import read_images
+    from kerasnets.train.datasets import read_images
     from kerasnets.images import list_images
 
     images = read_images(list_images(folder) if os.path.isdir(folder) else [], size, crop="center")

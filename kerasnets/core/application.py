@@ -11,7 +11,7 @@ import os
 import keras
 from keras import layers
 
-from kerasnets import weights as weights_lib
+from kerasnets.core import weights as weights_lib
 
 POOLING_CHOICES = (None, "avg", "max")
 

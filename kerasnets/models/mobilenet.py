@@ -17,9 +17,11 @@ import warnings
 import keras
 from keras import layers
 
-from kerasnets import application, blocks, imagenet
-from kerasnets.registry import register
-from kerasnets.weights import WeightsFile, WeightsSpec
+from kerasnets import imagenet
+from kerasnets.core import application
+from kerasnets.models import blocks
+from kerasnets.core.registry import register
+from kerasnets.core.weights import WeightsFile, WeightsSpec
 
 preprocess_input = functools.partial(imagenet.preprocess_input, mode="tf")
 decode_predictions = imagenet.decode_predictions

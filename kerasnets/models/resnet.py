@@ -11,9 +11,11 @@ import functools
 
 from keras import layers
 
-from kerasnets import application, blocks, imagenet
-from kerasnets.registry import register
-from kerasnets.weights import h5_spec
+from kerasnets import imagenet
+from kerasnets.core import application
+from kerasnets.models import blocks
+from kerasnets.core.registry import register
+from kerasnets.core.weights import h5_spec
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 STAGES = {

@@ -11,10 +11,11 @@ import functools
 
 from keras import layers
 
-from kerasnets import application, imagenet
-from kerasnets.layers import LocalResponseNormalization
-from kerasnets.registry import register
-from kerasnets.weights import h5_spec
+from kerasnets import imagenet
+from kerasnets.core import application
+from kerasnets.models.layers import LocalResponseNormalization
+from kerasnets.core.registry import register
+from kerasnets.core.weights import h5_spec
 
 CONFIGS = {
     "A": ((64,), (128,), (256, 256), (512, 512), (512, 512)),

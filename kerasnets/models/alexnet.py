@@ -13,9 +13,9 @@ feature maps finer; its layer output sizes are those of the paper's Figure 3.
 
 from keras import layers
 
-from kerasnets import application
-from kerasnets.layers import LocalResponseNormalization
-from kerasnets.registry import register
+from kerasnets.core import application
+from kerasnets.models.layers import LocalResponseNormalization
+from kerasnets.core.registry import register
 
 
 def alexnet_table(groups=1, lrn=True):

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import keras
 from keras import layers
 
-from kerasnets import application, imagenet
-from kerasnets.layers import ScaledResidual
-from kerasnets.registry import register
-from kerasnets.weights import WeightsFile, WeightsSpec, h5_spec
+from kerasnets import imagenet
+from kerasnets.core import application
+from kerasnets.models.layers import ScaledResidual
+from kerasnets.core.registry import register
+from kerasnets.core.weights import WeightsFile, WeightsSpec, h5_spec
 
 preprocess_input = functools.partial(imagenet.preprocess_input, mode="tf")
 decode_predictions = imagenet.decode_predictions
@@ -297,7 +298,7 @@ def v1_module(widths, batch_norm=False, naive=False):
 
 def googlenet_stem(x, batch_norm=False):
     """conv 7x7/2, max pool 3x3/2, LRN, conv 1x1 (reduce), conv 3x3, LRN, max pool 3x3/2 (Table 1, Fig. 3)."""
-    from kerasnets.layers import LocalResponseNormalization
+    from kerasnets.models.layers import LocalResponseNormalization
 
     x = Conv(64, 7, 2, batch_norm=batch_norm)(x, "conv1")
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)

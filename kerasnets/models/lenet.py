@@ -8,8 +8,8 @@ connection table is a 1998 hardware economy). 61,706 parameters for 10 classes.
 
 from keras import layers
 
-from kerasnets import application
-from kerasnets.registry import register
+from kerasnets.core import application
+from kerasnets.core.registry import register
 
 
 def lenet_features(x, activation):

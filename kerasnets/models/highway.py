@@ -9,8 +9,8 @@ stops training as depth grows (Fig. 1) while the highway network does not.
 import keras
 from keras import layers
 
-from kerasnets.layers import Highway
-from kerasnets.registry import register
+from kerasnets.models.layers import Highway
+from kerasnets.core.registry import register
 
 
 def _dense_network(kind, depth, width, include_top, weights, input_tensor, input_shape, classes,
@@ -31,7 +31,7 @@ def _dense_network(kind, depth, width, include_top, weights, input_tensor, input
         x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
     model = keras.Model(keras.utils.get_source_inputs(inputs) if input_tensor is not None else inputs, x, name=name)
     if weights is not None:
-        from kerasnets.weights import load_weights
+        from kerasnets.core.weights import load_weights
 
         load_weights(model, weights)
     return model

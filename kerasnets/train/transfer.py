@@ -30,7 +30,7 @@ import os
 import keras
 from keras import layers
 
-from kerasnets.layers import ImagePreprocessing
+from kerasnets.models.layers import ImagePreprocessing
 
 SCENARIOS = ("feature_extractor", "fine_tune_top", "fine_tune_from", "full")
 HEAD_LAYERS = ("avg_pool", "head_dropout", "classifier")
@@ -193,7 +193,7 @@ def build_classifier(base, num_classes, scenario="feature_extractor", *, weights
     global average pooling -> dropout -> dense softmax` (the softmax in float32 under mixed
     precision), with the scenario's freezing applied (`apply_scenario`).
     """
-    from kerasnets.registry import model_info, preprocessing_for
+    from kerasnets.core.registry import model_info, preprocessing_for
 
     if not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2; received {num_classes!r}.")

@@ -36,10 +36,10 @@ _REGISTRY = {}
 def _load_families():
     import importlib
 
-    import kerasnets
+    import kerasnets.models
 
-    for module in kerasnets.FAMILIES:
-        importlib.import_module(module)
+    for module in kerasnets.models.FAMILIES:
+        importlib.import_module(f"kerasnets.models.{module}")
 
 
 def register(name, **info):

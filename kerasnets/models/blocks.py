@@ -7,7 +7,7 @@ order) fit the networks assembled from them.
 
 from keras import layers
 
-from kerasnets.application import channel_axis
+from kerasnets.core.application import channel_axis
 
 RESNET_BN_EPSILON = 1.001e-5
 

@@ -1,0 +1,3 @@
+"""Training: image datasets, transfer-learning scenarios, fitting and distribution."""
+
+from kerasnets.train.transfer import *  # noqa: F401,F403
