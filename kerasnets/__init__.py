@@ -39,7 +39,8 @@ _EXPORTS = {
     "kerasnets.models.vgg": ("VGG", "VGG11", "VGG11LRN", "VGG13", "VGG16", "VGG16C", "VGG19"),
     "kerasnets.models.resnet": (
         "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
-        "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNeXt50", "ResNeXt101", "CifarResNet",
+        "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNeXt", "ResNeXt50", "ResNeXt101", "CifarResNet",
+        "CifarResNet20", "CifarResNet56", "CifarResNet110", "CifarResNet164",
     ),
     "kerasnets.models.inception": (
         "GoogLeNet", "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2", "compile_with_auxiliary",

@@ -6,7 +6,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-
 _REDIRECT_LOCK = threading.Lock()
 _REDIRECT = {"depth": 0, "saved": None, "sink": None}
 

@@ -1,6 +1,19 @@
-"""Neural style transfer: Gram-matrix, style, content, perceptual and total-variation losses
-(`kerasnets.style.losses`), the Gatys optimisation and Johnson's transform network."""
+"""Neural style transfer.
 
-from kerasnets.style.style import TransformNet, feature_extractor, gatys_transfer, train_transform_net
+    losses      gram_matrix, StyleLoss, ContentLoss (FeatureReconstructionLoss), TotalVariationLoss,
+                PerceptualLoss: Keras losses, keras.ops only
+    features    VGG feature extractors with the Gatys and Johnson layer presets
+    gatys       gatys_transfer: optimise the pixels (L-BFGS or Adam)
+    transform   TransformNet and train_transform_net (Johnson et al.)
 
-__all__ = ["TransformNet", "feature_extractor", "gatys_transfer", "train_transform_net"]
+The package front re-exports the functions the earlier `kerasnets.style` module had.
+"""
+
+from kerasnets.style.features import as_image_batch, feature_extractor, layer_spec, minimum_size
+from kerasnets.style.gatys import gatys_transfer, time_it
+from kerasnets.style.transform import TransformNet, content_dataset, train_transform_net
+
+__all__ = [
+    "TransformNet", "as_image_batch", "content_dataset", "feature_extractor", "gatys_transfer", "layer_spec",
+    "minimum_size", "time_it", "train_transform_net",
+]
