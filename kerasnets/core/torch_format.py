@@ -82,7 +82,7 @@ class _Refused(Exception):
 class _StorageType:
     """A storage class from the pickle (`torch.FloatStorage`, `torch.storage.UntypedStorage`, ...)."""
 
-    __slots__ = ("name", "dtype")
+    __slots__ = ("dtype", "name")
 
     def __init__(self, name, dtype):
         self.name, self.dtype = name, dtype  # dtype None: untyped bytes
@@ -100,7 +100,7 @@ class _DType:
 class _Storage:
     """One storage: `numel` elements of `dtype` (None: bytes); `data` arrives when it is read."""
 
-    __slots__ = ("key", "dtype", "numel", "data", "parent", "offset")
+    __slots__ = ("data", "dtype", "key", "numel", "offset", "parent")
 
     def __init__(self, key, dtype, numel):
         self.key, self.dtype, self.numel = key, dtype, numel
@@ -121,11 +121,11 @@ class _Storage:
 class _Tensor:
     """A tensor as the pickle describes it: a strided view into a storage."""
 
-    __slots__ = ("storage", "offset", "size", "stride", "dtype")
+    __slots__ = ("dtype", "offset", "size", "storage", "stride")
 
     def __init__(self, storage, offset, size, stride, dtype=None):
         if not isinstance(storage, _Storage):
-            raise ValueError(f"a tensor is rebuilt from {type(storage).__name__}, not from a storage")
+            raise TypeError(f"a tensor is rebuilt from {type(storage).__name__}, not from a storage")
         self.storage, self.offset = storage, offset
         self.size, self.stride = tuple(size), tuple(stride)
         self.dtype = dtype or storage.dtype
@@ -175,7 +175,7 @@ def _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=Fals
 
 def _rebuild_tensor_v3(storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype, metadata=None):
     if not isinstance(dtype, _DType):
-        raise ValueError(f"_rebuild_tensor_v3 got {dtype!r} as its dtype")
+        raise TypeError(f"_rebuild_tensor_v3 got {dtype!r} as its dtype")
     return _Tensor(storage, storage_offset, size, stride, dtype.name)
 
 
@@ -246,7 +246,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
             _, storage_type, key, _location, numel = pid
             view = None
         if not isinstance(storage_type, _StorageType):
-            raise ValueError(f"storage {key!r} has type {storage_type!r}, not a storage type")
+            raise TypeError(f"storage {key!r} has type {storage_type!r}, not a storage type")
         if not isinstance(numel, int) or numel < 0:
             raise ValueError(f"storage {key!r} has an invalid element count {numel!r}")
         key = key.decode("ascii") if isinstance(key, bytes) else str(key)
@@ -326,7 +326,7 @@ def _read_legacy(path):
             magic = header()
         except _Refused:
             raise
-        except Exception:  # random bytes fail in many ways inside pickle
+        except Exception:  # noqa: BLE001 (random bytes fail in many ways inside pickle)
             raise _NotTorch("it is neither a zip archive nor a pickle stream written by torch.save") from None
         if magic != LEGACY_MAGIC:
             raise _NotTorch(f"it starts with the pickle {str(magic)[:40]!r}, not torch's magic number")
@@ -385,8 +385,14 @@ def load_state_dict(path):
     if not path.is_file():
         raise WeightsError(f"PyTorch weights file not found: {path}.")
     try:
+        with open(path, "rb") as f:
+            start = f.read(4)
+        if not start:
+            raise _NotTorch("it is empty")
         if zipfile.is_zipfile(path):
             obj, byteorder = _read_zip(path)
+        elif start == b"PK\x03\x04":
+            raise ValueError("it starts as a zip archive but has no central directory at its end")
         elif tarfile.is_tarfile(path):
             raise _NotTorch("it is a tar archive: the format of torch < 0.4, which is not supported; re-save it with a current torch")
         else:
@@ -397,7 +403,7 @@ def load_state_dict(path):
         tensors = OrderedDict()
         for name, value in state.items():
             if not isinstance(value, _Tensor):
-                raise ValueError(
+                raise TypeError(
                     f"its entry {name!r} is a {type(value).__name__}, not a tensor (only state dicts of tensors are read)"
                 )
             tensors[str(name)] = value.array(byteorder)
