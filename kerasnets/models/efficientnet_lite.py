@@ -340,19 +340,27 @@ def converted_weights_path(variant, log=None):
     return target
 
 
-def load_imagenet_weights(model, variant, include_top):
-    """Load the converted ImageNet weights into `model`, whatever its top, pooling or preprocessing."""
+def load_imagenet_weights(model, variant):
+    """Load the converted ImageNet weights into `model`, whatever its top, pooling or preprocessing.
+
+    The cached file holds the full model. When `model` has exactly its weighted layers, in the same
+    order, Keras loads the file directly; otherwise (no top) the full model loads it and its
+    layers' weights are copied into `model` by name."""
     path = converted_weights_path(variant)
-    reference = EfficientNetLite(variant, weights=None, name=f"efficientnet_lite{variant}_reference")
+    full = [keras_name for keras_name, _, _ in torch_layer_map(_plan(variant))]
+    target = model if [layer.name for layer in model.layers if layer.weights] == full else EfficientNetLite(
+        variant, weights=None, name=f"efficientnet_lite{variant}_full")
     try:
-        reference.load_weights(str(path))
+        target.load_weights(str(path))
     except (OSError, ValueError, KeyError) as e:
         raise WeightsError(
-            f"Could not load the converted weights {path}: {e}. Delete it; it is converted again on next use."
+            f"Could not load the converted weights {path} into {model.name}: {e}. Delete the file; it is "
+            "converted again on next use."
         ) from None
-    for layer in model.layers:
-        if layer.weights and (include_top or layer.name != "predictions"):
-            layer.set_weights(reference.get_layer(layer.name).get_weights())
+    if target is not model:
+        for layer in model.layers:
+            if layer.weights:
+                layer.set_weights(target.get_layer(layer.name).get_weights())
     return model
 
 
@@ -414,7 +422,7 @@ def EfficientNetLite(
         input_shape=input_shape, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
     )
     if weights == "imagenet":
-        load_imagenet_weights(model, variant, include_top)
+        load_imagenet_weights(model, variant)
     elif torch_weights:
         assign_torch_state(model, load_state_dict(weights), plan, weights)
     return model
