@@ -340,13 +340,13 @@ def converted_weights_path(variant, log=None):
     return target
 
 
-def load_imagenet_weights(model, variant):
+def load_imagenet_weights(model, variant, path=None):
     """Load the converted ImageNet weights into `model`, whatever its top, pooling or preprocessing.
 
     The cached file holds the full model. When `model` has exactly its weighted layers, in the same
     order, Keras loads the file directly; otherwise (no top) the full model loads it and its
     layers' weights are copied into `model` by name."""
-    path = converted_weights_path(variant)
+    path = path or converted_weights_path(variant)
     full = [keras_name for keras_name, _, _ in torch_layer_map(_plan(variant))]
     target = model if [layer.name for layer in model.layers if layer.weights] == full else EfficientNetLite(
         variant, weights=None, name=f"efficientnet_lite{variant}_full")
@@ -413,6 +413,9 @@ def EfficientNetLite(
         label, input_shape, default_size=size, min_size=32, include_top=include_top, weights=weights,
     )
     plan = block_plan(width, depth, drop_connect_rate)
+    # Weights first: a missing package or a corrupt file is reported before the model is built.
+    converted = converted_weights_path(variant) if weights == "imagenet" else None
+    state = load_state_dict(weights) if torch_weights and converted is None else None
     model = application.build(
         name or f"efficientnet_lite{variant}",
         functools.partial(efficientnet_lite_features, plan=plan, include_preprocessing=include_preprocessing),
@@ -421,10 +424,10 @@ def EfficientNetLite(
         include_top=include_top, weights=None if torch_weights else weights, input_tensor=input_tensor,
         input_shape=input_shape, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
     )
-    if weights == "imagenet":
-        load_imagenet_weights(model, variant)
-    elif torch_weights:
-        assign_torch_state(model, load_state_dict(weights), plan, weights)
+    if converted is not None:
+        load_imagenet_weights(model, variant, converted)
+    elif state is not None:
+        assign_torch_state(model, state, plan, weights)
     return model
 
 
