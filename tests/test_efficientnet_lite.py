@@ -170,6 +170,11 @@ def test_corrupt_source_file_is_refused(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("variant", [3, 4])
 def test_no_imagenet_weights_for_lite3_and_lite4(variant):
+    import inspect
+
+    builder = getattr(kerasnets, f"EfficientNetLite{variant}")
+    assert inspect.signature(builder).parameters["weights"].default is None  # builds without weights
+    assert inspect.signature(kerasnets.EfficientNetLite2).parameters["weights"].default == "imagenet"
     with pytest.raises(ValueError, match=rf"EfficientNetLite{variant}: no ImageNet weights are available.*Lite0, Lite1 and Lite2"):
         lite.EfficientNetLite(variant, weights="imagenet")
 

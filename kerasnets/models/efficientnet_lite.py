@@ -93,6 +93,11 @@ class PytorchWeights:
     file_name: str
     sha256: str  # measured on the package's file (its name carries the first 8 digits)
 
+    @property
+    def source(self):
+        """Where the weights come from, in words."""
+        return f"the pip package {self.package}"
+
     def spec(self):
         return WeightsSpec(top=WeightsFile(self.package, self.file_name, self.sha256),
                            notop=WeightsFile(self.package, self.file_name, self.sha256))
@@ -433,10 +438,11 @@ def EfficientNetLite(
 
 def _variant(variant):
     size = VARIANTS[variant][2]
+    default_weights = "imagenet" if variant in PYTORCH_WEIGHTS else None  # as keras.applications: the best available
 
     def builder(
         include_top=True,
-        weights="imagenet",
+        weights=default_weights,
         input_tensor=None,
         input_shape=None,
         pooling=None,
@@ -455,7 +461,7 @@ def _variant(variant):
     builder.__name__ = builder.__qualname__ = f"EfficientNetLite{variant}"
     weights_text = (
         f"ImageNet weights from the `{PYTORCH_WEIGHTS[variant].package}` package." if variant in PYTORCH_WEIGHTS
-        else "No ImageNet weights are available (weights=None or a path)."
+        else "No ImageNet weights are available: weights=None (the default) or a path."
     )
     builder.__doc__ = (
         f"EfficientNet-Lite{variant}: width {VARIANTS[variant][0]}, depth {VARIANTS[variant][1]}, "
