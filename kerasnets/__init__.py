@@ -48,6 +48,10 @@ _EXPORTS = {
     "kerasnets.models.highway": ("HighwayNet", "PlainNet"),
     "kerasnets.models.densenet": ("DenseNetBC", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264"),
     "kerasnets.models.mobilenet": ("MobileNet", "MobileNetV2", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small"),
+    "kerasnets.models.efficientnet_lite": (
+        "EfficientNetLite", "EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2", "EfficientNetLite3",
+        "EfficientNetLite4",
+    ),
     "kerasnets.models.layers": (
         "LocalResponseNormalization", "Highway", "ConvHighway", "ScaledResidual", "ImagePreprocessing",
     ),
