@@ -25,6 +25,8 @@ import importlib.abc
 import importlib.util
 import sys
 
+from kerasnets.utils import lazy_exports
+
 __version__ = "0.2.0"
 
 #: Public name -> the module that defines it.
@@ -76,9 +78,7 @@ MODULE_ALIASES = {
     "kerasnets.transfer": "kerasnets.train",
 }
 
-_LOCATION = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_LOCATION)
-
+__all__, _getattr, _dir = lazy_exports(__name__, _EXPORTS)
 
 class _AliasImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Makes `import kerasnets.resnet` give the module `kerasnets.models.resnet` itself (one module
@@ -103,15 +103,10 @@ if not any(isinstance(finder, _AliasImporter) for finder in sys.meta_path):
 
 
 def __getattr__(name):
-    if name in _LOCATION:
-        value = getattr(importlib.import_module(_LOCATION[name]), name)
-    elif f"kerasnets.{name}" in MODULE_ALIASES:
-        value = importlib.import_module(f"kerasnets.{name}")
-    else:
-        raise AttributeError(f"module 'kerasnets' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+    if f"kerasnets.{name}" in MODULE_ALIASES:
+        return importlib.import_module(f"kerasnets.{name}")
+    return _getattr(name)
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__) | {alias.rsplit(".", 1)[1] for alias in MODULE_ALIASES})
+    return sorted(set(_dir()) | {alias.rsplit(".", 1)[1] for alias in MODULE_ALIASES})

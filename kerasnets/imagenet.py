@@ -112,6 +112,7 @@ def preprocessing_function(mode):
     preprocess_input.__doc__ = (
         f"Preprocess RGB images in [0, 255] in '{mode}' mode; see `kerasnets.imagenet.preprocess_input`."
     )
+    preprocess_input.__qualname__ = "preprocess_input"
     return preprocess_input
 
 

@@ -99,7 +99,8 @@ def test_parameter_counts_of_the_readme(variant):
 def test_layer_names_follow_the_table():
     model = lite.EfficientNetLite(1, weights=None, include_top=False)
     names = {layer.name for layer in model.layers}
-    stage_blocks = [sum(1 for n in names if n.startswith(f"block{s}") and n.endswith("_project_conv")) for s in range(1, 8)]
+    stage_blocks = [sum(1 for n in names if n.startswith(f"block{s}") and n.endswith("_project_conv"))
+                    for s in range(1, 8)]
     assert stage_blocks == [1, 3, 3, 4, 4, 5, 1]  # Lite1: depth 1.1, first and last stage fixed
     assert {"stem_conv", "block2a_expand_conv", "block2a_dwconv", "block2b_add", "top_conv"} <= names
     assert "block1a_expand_conv" not in names and "block2a_add" not in names
@@ -175,7 +176,8 @@ def test_no_imagenet_weights_for_lite3_and_lite4(variant):
     builder = getattr(kerasnets, f"EfficientNetLite{variant}")
     assert inspect.signature(builder).parameters["weights"].default is None  # builds without weights
     assert inspect.signature(kerasnets.EfficientNetLite2).parameters["weights"].default == "imagenet"
-    with pytest.raises(ValueError, match=rf"EfficientNetLite{variant}: no ImageNet weights are available.*Lite0, Lite1 and Lite2"):
+    with pytest.raises(ValueError,
+        match=rf"EfficientNetLite{variant}: no ImageNet weights are available.*Lite0, Lite1 and Lite2"):
         lite.EfficientNetLite(variant, weights="imagenet")
 
 

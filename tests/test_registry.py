@@ -64,7 +64,8 @@ def test_network_matches_its_spec(name, tmp_path):
         counted = kerasnets.profile(spec.build(weights=None, alpha=alpha, input_shape=(size, size, 3)))
         assert matches_paper(counted.macs, paper.mult_adds, spec.tolerance), (cell, counted.macs)
         if paper.params:
-            assert matches_paper(counted.trainable_params, paper.params, spec.tolerance), (cell, counted.trainable_params)
+            assert matches_paper(counted.trainable_params, paper.params, spec.tolerance), (cell,
+                counted.trainable_params)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -99,3 +100,13 @@ def test_keras_signatures_are_keras_own():
         theirs = inspect.signature(getattr(keras.applications, spec.builder_name)).parameters
         assert list(ours)[:len(theirs)] == list(theirs), spec.name
         assert all(ours[n].default == theirs[n].default for n in theirs), spec.name
+
+
+def test_readme_model_table_is_the_specs():
+    from kerasnets.cli.zoo import spec_table
+    from tests.conftest import ROOT
+
+    readme = open(f"{ROOT}/README.md", encoding="utf-8").read()
+    start = readme.index("\n", readme.index("<!-- model table")) + 1
+    assert readme[start:readme.index("<!-- end of model table -->")].strip() == spec_table().strip(), (
+        "README's model table is out of date: replace it with the output of `python apps/model_zoo.py --specs`")

@@ -51,7 +51,8 @@ def test_reads_what_torch_wrote_exactly(path, expected):
 def test_kernel_view_in_tensorflow_layout(expected):
     """(32,3,3,3) with stride (1,32,288,96) is a TensorFlow (3,3,3,32) kernel seen through a permute."""
     kernel = load_state_dict(LEGACY)["conv.weight"]
-    np.testing.assert_array_equal(kernel.transpose(2, 3, 1, 0), np.ascontiguousarray(expected["conv.weight"].transpose(2, 3, 1, 0)))
+    np.testing.assert_array_equal(kernel.transpose(2, 3, 1, 0),
+        np.ascontiguousarray(expected["conv.weight"].transpose(2, 3, 1, 0)))
     assert not np.shares_memory(kernel, load_state_dict(LEGACY)["conv.weight"])
 
 
@@ -148,7 +149,8 @@ def test_tampered_storage_count_legacy(tmp_path):
     struct.pack_into("<q", data, f.tell(), count + 1)
     path = tmp_path / "tampered.pth"
     path.write_bytes(bytes(data))
-    with pytest.raises(WeightsError, match=rf"tampered\.pth.*recorded with {count + 1} elements, but the pickle declares {count}"):
+    with pytest.raises(WeightsError,
+        match=rf"tampered\.pth.*recorded with {count + 1} elements, but the pickle declares {count}"):
         load_state_dict(path)
 
 

@@ -57,11 +57,19 @@ def spec_table():
         "| name | builder | paper | input | ImageNet weights | params | mult-adds | paper top-1 % |",
         "|---|---|---|---:|---|---:|---:|---:|",
     ]
-    for spec in specs():
+    import kerasnets.models
+
+    def order(spec):
+        return kerasnets.models.FAMILIES.index(spec.family), spec.year, spec.mult_adds
+
+    def multiply_adds(n):
+        return f"{n / 1e9:.2f} G" if n >= 1e9 else f"{n / 1e6:.0f} M" if n >= 1e7 else f"{n / 1e6:.2f} M"
+
+    for spec in sorted(specs(), key=order):
         weights = spec.weights_source or "–"
         if spec.imagenet_weights and getattr(spec.weights, "choices", None):
             weights += f" ({spec.weights.choices})"
-        macs = f"{spec.mult_adds / 1e9:.3g} G"
+        macs = multiply_adds(spec.mult_adds)
         top1 = f"{spec.top1:.1f}" if spec.top1 is not None else "–"
         size = f"{spec.input_size}×{spec.input_size}" + ("×1" if spec.channels == 1 else "")
         lines.append(f"| {spec.name} | `{spec.builder_name}` | {spec.paper.split(',')[0]} {spec.year} | {size} | "

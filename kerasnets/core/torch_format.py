@@ -280,7 +280,8 @@ def _read_zip(path):
             ["data.pkl"] if "data.pkl" in names else [])
         if len(pickles) != 1:
             raise _NotTorch(
-                "it is a zip archive without exactly one `<prefix>/data.pkl` record, so not a file written by torch.save"
+                "it is a zip archive without exactly one `<prefix>/data.pkl` record, so not a file written by "
+                "torch.save"
             )
         prefix = pickles[0][: -len("data.pkl")]
         if f"{prefix}constants.pkl" in names or any(n.startswith(f"{prefix}code/") for n in names):
@@ -394,7 +395,8 @@ def load_state_dict(path):
         elif start == b"PK\x03\x04":
             raise ValueError("it starts as a zip archive but has no central directory at its end")
         elif tarfile.is_tarfile(path):
-            raise _NotTorch("it is a tar archive: the format of torch < 0.4, which is not supported; re-save it with a current torch")
+            raise _NotTorch("it is a tar archive: the format of torch < 0.4, which is not supported; re-save it with "
+                "a current torch")
         else:
             obj, byteorder = _read_legacy(path)
         state = _unwrap(obj)
@@ -404,7 +406,8 @@ def load_state_dict(path):
         for name, value in state.items():
             if not isinstance(value, _Tensor):
                 raise TypeError(
-                    f"its entry {name!r} is a {type(value).__name__}, not a tensor (only state dicts of tensors are read)"
+                    f"its entry {name!r} is a {type(value).__name__}, not a tensor (only state dicts of tensors are "
+                    "read)"
                 )
             tensors[str(name)] = value.array(byteorder)
         return tensors

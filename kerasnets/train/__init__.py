@@ -8,26 +8,20 @@
     fit          fine_tune: two phases with cosine decay
     distribute   distributed(): all local devices, or several machines on JAX
 
-`kerasnets.transfer` is this package under its earlier name.
+`kerasnets.transfer` is this package under its earlier name. Names load on first use, so
+`kerasnets.train.datasets` can scan a folder before Keras starts.
 """
 
-from kerasnets.train.batchnorm import BatchMoments, PreciseBatchNorm
-from kerasnets.train.classifier import OPTIMIZERS, build_classifier, compile_classifier
-from kerasnets.train.distribute import distributed, replicas
-from kerasnets.train.fit import TrainingLog, cosine_schedule, fine_tune
-from kerasnets.train.graph import block_names, network_blocks
-from kerasnets.train.scenarios import (
-    BASE_NAME,
-    SCENARIOS,
-    apply_scenario,
-    base_of,
-    describe,
-    first_trainable_block,
-    trainable_batch_norms,
-)
+from kerasnets.utils import lazy_exports
 
-__all__ = [
-    "BASE_NAME", "BatchMoments", "OPTIMIZERS", "PreciseBatchNorm", "SCENARIOS", "TrainingLog", "apply_scenario",
-    "base_of", "block_names", "build_classifier", "compile_classifier", "cosine_schedule", "describe", "distributed",
-    "fine_tune", "first_trainable_block", "network_blocks", "replicas", "trainable_batch_norms",
-]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "kerasnets.train.batchnorm": ("BatchMoments", "PreciseBatchNorm"),
+    "kerasnets.train.classifier": ("OPTIMIZERS", "build_classifier", "compile_classifier"),
+    "kerasnets.train.distribute": ("distributed", "replicas"),
+    "kerasnets.train.fit": ("TrainingLog", "cosine_schedule", "fine_tune"),
+    "kerasnets.train.graph": ("block_names", "network_blocks"),
+    "kerasnets.train.scenarios": (
+        "BASE_NAME", "SCENARIOS", "apply_scenario", "base_of", "describe", "first_trainable_block",
+        "trainable_batch_norms",
+    ),
+})
