@@ -62,6 +62,7 @@ _EXPORTS = {
     ),
     "kerasnets.style": ("feature_extractor", "gatys_transfer", "TransformNet", "train_transform_net"),
     "kerasnets.train": ("build_classifier", "fine_tune"),
+    "kerasnets.classic": ("FisherVector", "DenseSIFT"),
 }
 
 #: Module paths of earlier releases (and of the README) -> where the module lives now.

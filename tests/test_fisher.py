@@ -126,7 +126,8 @@ def test_near_zero_for_a_sample_of_the_mixture_itself():
     rng = np.random.default_rng(0)
     gmm = diag_gmm(**HAND)
     component = rng.choice(2, size=200_000, p=HAND["weights"])
-    x = np.asarray(HAND["means"])[component] + rng.normal(size=(len(component), 3)) * np.sqrt(HAND["variances"])[component]
+    x = np.asarray(HAND["means"])[component] + rng.normal(size=(len(component),
+        3)) * np.sqrt(HAND["variances"])[component]
     raw = fisher_vector(x, gmm, power=1, l2_normalize=False)
     shifted = fisher_vector(x + 1.0, gmm, power=1, l2_normalize=False)
     assert np.linalg.norm(raw) < 0.02
@@ -170,7 +171,8 @@ def test_dense_sift_fisher_vectors_of_any_images(tmp_path):
     assert cv2.imwrite(str(path), base[..., ::-1])
     variants = [base, gray, gray[..., None], base.astype(np.float32) / 255.0, base.astype(np.uint16) * 257,
                 np.dstack([base, np.full(base.shape[:2], 255, np.uint8)]), str(path), path]
-    fv = FisherVector(3, descriptor=SMALL_SIFT, pca_components=8, random_state=0).fit(images + [np.zeros((48, 40), np.uint8)])
+    fv = FisherVector(3, descriptor=SMALL_SIFT, pca_components=8, random_state=0).fit(images + [np.zeros((48, 40),
+        np.uint8)])
     out = fv.transform(variants + [cv2.resize(base, (48, 64))])
     assert out.shape == (len(variants) + 1, 2 * 3 * 8)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0)

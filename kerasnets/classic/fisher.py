@@ -55,7 +55,8 @@ def to_gray8(image):
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4))):
-        raise ValueError(f"expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); received shape {a.shape}.")
+        raise ValueError("expected an image of shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); received shape "
+            f"{a.shape}.")
     if a.size == 0:
         raise ValueError(f"the image is empty (shape {a.shape}).")
     if a.dtype == np.uint16:
@@ -100,7 +101,8 @@ class DenseSIFT(BaseEstimator):
         if sizes.size == 0 or not all(isinstance(s, numbers.Real) and s >= 4 for s in sizes):
             raise ValueError(f"DenseSIFT patch_sizes must be one or more sizes of at least 4 pixels; "
                              f"received {self.patch_sizes!r}.")
-        if self.max_side is not None and (not isinstance(self.max_side, numbers.Integral) or self.max_side < max(sizes)):
+        if self.max_side is not None and (not isinstance(self.max_side,
+            numbers.Integral) or self.max_side < max(sizes)):
             raise ValueError(f"DenseSIFT max_side must be None or an integer >= the largest patch size "
                              f"({max(sizes)}); received {self.max_side!r}.")
         return [float(s) for s in sizes]
@@ -143,7 +145,8 @@ class DenseSIFT(BaseEstimator):
 
 def _check_gmm(gmm):
     if not isinstance(gmm, GaussianMixture) or gmm.covariance_type != "diag":
-        raise ValueError(f"the Fisher vector needs a sklearn GaussianMixture with covariance_type='diag'; received {gmm!r}.")
+        raise ValueError("the Fisher vector needs a sklearn GaussianMixture with covariance_type='diag'; received "
+            f"{gmm!r}.")
     check_is_fitted(gmm)
 
 
@@ -183,7 +186,8 @@ def fisher_vector(descriptors, gmm, *, power=0.5, l2_normalize=True):
 def _images(X):
     """The images of X as a list: a sequence of arrays and/or paths, or an (N, H, W[, C]) array."""
     if isinstance(X, (str, bytes, os.PathLike)):
-        raise TypeError(f"expected a list of images or image paths; received the single path {X!r} (wrap it in a list).")
+        raise TypeError(f"expected a list of images or image paths; received the single path {X!r} (wrap it in a "
+            "list).")
     if isinstance(X, np.ndarray):
         if X.ndim not in (1, 3, 4):
             raise ValueError(f"an array of images must have shape (N, H, W) or (N, H, W, C); received shape {X.shape}.")
@@ -307,7 +311,8 @@ class FisherVector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         dimension = sample.shape[1]
         if self.pca_components is not None and self.pca_components > min(dimension, len(sample)):
             raise ValueError(f"FisherVector pca_components={self.pca_components} exceeds the descriptors' dimension "
-                             f"({dimension}) or their number ({len(sample)}); use at most {min(dimension, len(sample))}.")
+                             f"({dimension}) or their number ({len(sample)}); use at most "
+                             f"{min(dimension, len(sample))}.")
         pca = None
         if self.pca_components is not None:
             pca = PCA(n_components=self.pca_components, random_state=rng)

@@ -33,35 +33,45 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("--data", metavar="DIR", help="image folder: <class>/<images>, or train/ and validation/ of those")
-    parser.add_argument("--demo", action="store_true", help="offline demo on scikit-learn's digits (nothing to download)")
+    parser.add_argument("--data", metavar="DIR",
+        help="image folder: <class>/<images>, or train/ and validation/ of those")
+    parser.add_argument("--demo", action="store_true",
+        help="offline demo on scikit-learn's digits (nothing to download)")
     parser.add_argument("--demo-size", type=int, default=64, help="pixels of the demo's upsampled digits (default: 64)")
     parser.add_argument("--output", "-o", metavar="DIR", default=os.path.join("runs", "fisher_baseline"),
                         help="folder for comparison.md/.csv/.png (default: runs/fisher_baseline)")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"which rows to run (default: {','.join(METHODS)})")
-    parser.add_argument("--validation-split", type=float, default=0.2, help="held-out fraction per class (default: 0.2)")
+    parser.add_argument("--methods", default=",".join(METHODS),
+        help=f"which rows to run (default: {','.join(METHODS)})")
+    parser.add_argument("--validation-split", type=float, default=0.2,
+        help="held-out fraction per class (default: 0.2)")
     parser.add_argument("--max-per-class", type=int, metavar="N", help="use at most N images per class in each split")
     parser.add_argument("--seed", type=int, default=0)
     fisher = parser.add_argument_group("Fisher vector")
-    fisher.add_argument("--components", type=int, default=64, help="Gaussians in the mixture, K (default: 64; demo: 16)")
+    fisher.add_argument("--components", type=int, default=64,
+        help="Gaussians in the mixture, K (default: 64; demo: 16)")
     fisher.add_argument("--pca", type=int, default=64, help="PCA dimensions of the descriptors, D; 0: no PCA "
                                                             "(default: 64; demo: 32)")
     fisher.add_argument("--step", type=int, default=4, help="dense SIFT grid step in pixels (default: 4)")
-    fisher.add_argument("--patch-sizes", default="16,24,32", help="dense SIFT patch widths in pixels (default: 16,24,32)")
-    fisher.add_argument("--max-side", type=int, default=256, help="shrink larger images to this longer side first (default: 256)")
+    fisher.add_argument("--patch-sizes", default="16,24,32",
+        help="dense SIFT patch widths in pixels (default: 16,24,32)")
+    fisher.add_argument("--max-side", type=int, default=256,
+        help="shrink larger images to this longer side first (default: 256)")
     fisher.add_argument("--max-descriptors", type=int, default=100_000,
                         help="descriptors sampled to fit PCA and the mixture (default: 100000; demo: 50000)")
     fisher.add_argument("--C", type=float, default=1.0, dest="C", help="the linear SVM's C (default: 1)")
     fisher.add_argument("--n-jobs", type=int, default=1, help="threads extracting descriptors (-1: all cores)")
     fisher.add_argument("--blas-threads", type=int, default=1,
                         help="BLAS threads for PCA, the mixture and the SVM (default: 1; their matrices are thin, and "
-                             "on a shared machine spinning BLAS threads made them 4-20x slower); 0: the library default")
+                             "on a shared machine spinning BLAS threads made them 4-20x slower); 0: the library "
+                             "default")
     cnn = parser.add_argument_group("CNNs")
     cnn.add_argument("--epochs", type=int, default=30, help="LeNet-5 training epochs (default: 30)")
     cnn.add_argument("--batch-size", type=int, default=32)
     cnn.add_argument("--features-model", default="efficientnet_lite0",
-                     help="registered network whose pooled features feed a linear classifier (default: efficientnet_lite0)")
-    cnn.add_argument("--features-weights", default="imagenet", help="imagenet (default), none (random) or a weights file")
+                     help="registered network whose pooled features feed a linear classifier (default: "
+                         "efficientnet_lite0)")
+    cnn.add_argument("--features-weights", default="imagenet",
+        help="imagenet (default), none (random) or a weights file")
     args = parser.parse_args(argv)
     if args.demo == bool(args.data):
         parser.error("give either --data DIR (one sub-folder of images per class) or --demo")
@@ -80,7 +90,8 @@ def parse_args(argv=None):
     for name in ("components", "step", "max_side", "max_descriptors", "epochs", "batch_size", "demo_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
-    if args.pca < 0 or args.blas_threads < 0 or (args.max_per_class is not None and args.max_per_class < 1) or args.C <= 0:
+    too_few_per_class = args.max_per_class is not None and args.max_per_class < 1
+    if args.pca < 0 or args.blas_threads < 0 or too_few_per_class or args.C <= 0:
         parser.error("--pca and --blas-threads must be >= 0, --max-per-class >= 1 and --C > 0")
     return args
 
@@ -200,7 +211,8 @@ def run_features(args, keras, train, validation):
 def markdown(rows, summary):
     lines = [f"# Fisher vector vs CNNs: {summary['data']}", "",
              (f"{summary['classes']} classes, {summary['train']} training and {summary['validation']} held-out images "
-              f"(the same split for every method, seed {summary['seed']}); chance: {100 / summary['classes']:.1f} %."), "",
+              f"(the same split for every method, seed {summary['seed']}); chance: {100 / summary['classes']:.1f} %."),
+                  "",
              "| method | held-out accuracy | training time (s) | feature dimension | notes |",
              "|---|---:|---:|---:|---|"]
     for r in rows:
@@ -299,7 +311,8 @@ def run(args, scratch):
     skipped = train.skipped
     summary = {"data": "scikit-learn digits" if args.demo else os.path.basename(os.path.abspath(args.data)),
                "classes": train.num_classes, "train": len(train), "validation": len(validation),
-               "seed": args.seed, "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
+               "seed": args.seed, "cpus": len(os.sched_getaffinity(0)) if hasattr(os,
+                   "sched_getaffinity") else os.cpu_count()}
     print(f"Data: {len(train)} training and {len(validation)} held-out images, {train.num_classes} classes"
           + (f"; skipped {len(skipped)} unreadable file(s)" if skipped else ""))
     rows = []
