@@ -21,7 +21,6 @@ the keras.applications arguments (`kerasnets.core.application.DOC`).
 import dataclasses
 import importlib
 import inspect
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -138,15 +137,14 @@ class Family:
                       preprocessing=self.preprocessing, **self.extra)
         spec = ModelSpec(name=name, builder_name=builder_name, family_builder=family_builder,
                          options=dict(options or {}), summary=summary, **{**shared, **facts})
-        module = sys._getframe(1).f_globals.get("__name__", family_builder.__module__)
-        return register(spec, module=module)
+        return register(spec)
 
 
-def register(spec, module=None):
+def register(spec):
     """Make `spec`'s public builder, record the spec, and return the builder."""
     if spec.name in _REGISTRY:
         raise ValueError(f"A network named {spec.name!r} is already registered.")
-    builder = _variant_builder(spec, module or spec.family_builder.__module__)
+    builder = _variant_builder(spec, spec.family_builder.__module__)
     _REGISTRY[spec.name] = dataclasses.replace(spec, builder=builder)
     return builder
 

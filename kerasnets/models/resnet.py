@@ -98,25 +98,25 @@ RESNET = Family("resnet", "He et al., Deep Residual Learning for Image Recogniti
 # Top-1 / top-5: 10-crop validation (Table 3, 100 - error; ResNet-34 option B; ResNet-18: Table 2,
 # top-1 only). Multiply-adds: Table 1.
 ResNet18 = RESNET.variant(
-    "resnet18", "ResNet18", ResNet, options=dict(depth="resnet18"), summary="ResNet-18 (basic blocks).",
+    "resnet18", "ResNet18", ResNet, options=dict(depth="resnet18", preact=False), summary="ResNet-18 (basic blocks).",
     top1=72.12, params=11_703_912, mult_adds=1_814_073_344, paper_mult_adds=1.8e9,
 )
 ResNet34 = RESNET.variant(
-    "resnet34", "ResNet34", ResNet, options=dict(depth="resnet34"), summary="ResNet-34 (basic blocks).",
+    "resnet34", "ResNet34", ResNet, options=dict(depth="resnet34", preact=False), summary="ResNet-34 (basic blocks).",
     top1=75.48, top5=92.54, params=21_823_208, mult_adds=3_663_761_408, paper_mult_adds=3.6e9,
 )
 ResNet50 = RESNET.variant(
-    "resnet50", "ResNet50", ResNet, options=dict(depth="resnet50"), weights=WEIGHTS["resnet50"],
+    "resnet50", "ResNet50", ResNet, options=dict(depth="resnet50", preact=False), weights=WEIGHTS["resnet50"],
     summary="ResNet-50; loads the official keras.applications weights.",
     top1=77.15, top5=93.29, params=25_636_712, mult_adds=3_857_973_248, paper_mult_adds=3.8e9,
 )
 ResNet101 = RESNET.variant(
-    "resnet101", "ResNet101", ResNet, options=dict(depth="resnet101"), weights=WEIGHTS["resnet101"],
+    "resnet101", "ResNet101", ResNet, options=dict(depth="resnet101", preact=False), weights=WEIGHTS["resnet101"],
     summary="ResNet-101; loads the official keras.applications weights.",
     top1=78.25, top5=93.95, params=44_707_176, mult_adds=7_570_194_432, paper_mult_adds=7.6e9,
 )
 ResNet152 = RESNET.variant(
-    "resnet152", "ResNet152", ResNet, options=dict(depth="resnet152"), weights=WEIGHTS["resnet152"],
+    "resnet152", "ResNet152", ResNet, options=dict(depth="resnet152", preact=False), weights=WEIGHTS["resnet152"],
     summary="ResNet-152; loads the official keras.applications weights.",
     top1=78.57, top5=94.29, params=60_419_944, mult_adds=11_282_415_616, paper_mult_adds=11.3e9,
 )
