@@ -119,7 +119,10 @@ def encode(reference, boxes, weights):
     return np.stack([wx * (bx - rx) / rw, wy * (by - ry) / rh, ww * np.log(bw / rw), wh * np.log(bh / rh)], 1)
 
 
-def decode(reference, deltas, weights, clip=math.log(1000.0 / 16)):
+CLIP = math.log(1000.0 / 16)
+
+
+def decode(reference, deltas, weights, clip=CLIP):
     wx, wy, ww, wh = weights
     rw, rh = reference[:, 2] - reference[:, 0], reference[:, 3] - reference[:, 1]
     rx, ry = reference[:, 0] + 0.5 * rw, reference[:, 1] + 0.5 * rh

@@ -116,9 +116,8 @@ def validate_annotations(boxes, classes, image_size, num_classes=None, *, where=
     height, width = image_size
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4), np.float32)
     classes = np.asarray(classes).reshape(-1)
-    if classes.size and not np.issubdtype(classes.dtype, np.integer):
-        if not np.all(np.mod(classes, 1) == 0):
-            raise BoxError(f"{where}: class ids must be integers, got {classes.tolist()}.")
+    if classes.size and not np.issubdtype(classes.dtype, np.integer) and not np.all(np.mod(classes, 1) == 0):
+        raise BoxError(f"{where}: class ids must be integers, got {classes.tolist()}.")
     classes = classes.astype(np.int32)
     if len(boxes) != len(classes):
         raise BoxError(f"{where}: {len(boxes)} boxes but {len(classes)} class ids.")
