@@ -57,3 +57,16 @@ def _with_masks(det, iou_type):
     if iou_type != "segm":
         det.pop("masks", None)
     return det
+
+
+def evaluate_detector(model, dataset, batch_size=8, iou_types=None):
+    """COCO metrics of a detector (`model.detect(images)`) on a DetectionSet; masks are evaluated
+    when the model predicts them and the set has them. Returns (metrics, detections, seconds per image)."""
+    import time
+
+    start = time.perf_counter()
+    detections = model.detect(dataset.images, batch_size=batch_size)
+    per_image = (time.perf_counter() - start) / max(len(dataset), 1)
+    if iou_types is None:
+        iou_types = ("bbox", "segm") if dataset.masks is not None and detections and "masks" in detections[0] else ("bbox",)
+    return coco_evaluate(dataset, detections, iou_types), detections, per_image
