@@ -411,7 +411,7 @@ class MaskRCNN(FasterRCNN):
 
     def __init__(self, *args, mask_channels=256, mask_roi_size=14, **kwargs):
         super().__init__(*args, **kwargs)
-        self.config.update(mask_channels=mask_channels, mask_roi_size=mask_roi_size)
+        self.config.update({"mask_channels": mask_channels, "mask_roi_size": mask_roi_size})
         channels = self.config["fpn_channels"] if self.fpn else self.features.outputs[0].shape[-1]
         if self.fpn:
             self.mask_pooler = MultiScaleRoIAlign(mask_roi_size, self.config["sampling_ratio"], min_level=2, name="mask_roi_align")
@@ -420,8 +420,6 @@ class MaskRCNN(FasterRCNN):
                                         aligned=True, name="mask_roi_align")
         self.mask_head = _mask_head((mask_roi_size, mask_roi_size, channels), mask_channels, self.num_classes)
         self.mask_size = 2 * mask_roi_size
-        self.mask_trackers = [keras.metrics.Mean(name="mask_loss")]
-        self.loss_trackers = self.loss_trackers + self.mask_trackers
 
     def _mask_logits(self, maps, boxes, classes):
         pooled = self._pool(maps, boxes, self.mask_pooler)
