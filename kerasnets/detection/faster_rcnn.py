@@ -137,7 +137,7 @@ class FasterRCNN(keras.Model):
         self.anchor_generator = AnchorGenerator(anchor_sizes, (tuple(aspect_ratios),))
         self.level_anchors = self.anchor_generator.grid_anchors(size, [s[1:3] for s in shapes])
         self.anchors_per_location = self.anchor_generator.num_anchors_per_location()[0]
-        self.rpn_head = _rpn_head(channels, self.anchors_per_location)
+        self.rpn_head = _rpn_head(channels, self.anchors_per_location) if self.uses_rpn else None
         out = roi_output_size
         if fpn:
             self.roi_pooler = MultiScaleRoIAlign(out, sampling_ratio, min_level=2, name="roi_align")
@@ -155,6 +155,7 @@ class FasterRCNN(keras.Model):
         self.built = True
 
     loss_names = LOSSES
+    uses_rpn = True
 
     def _single_level_pooler(self, out):
         return RoIAlign(out, 1.0 / self.strides[0], self.config["sampling_ratio"], aligned=True, name="roi_align")
@@ -275,7 +276,9 @@ class FasterRCNN(keras.Model):
         cls_logits, box_deltas = self._box_outputs(maps, rois)
         matched = ops.take_along_axis(gt_boxes, gt_index[..., None], axis=1)
         matched = ops.where(roi_positive[..., None], matched, rois)
-        targets = self.head_coder.encode(rois, matched)
+        # padded or degenerate RoIs encode to NaN; they carry no box loss, and NaN * 0 would still be NaN
+        targets = ops.where(roi_positive[..., None], self.head_coder.encode(rois, matched), 0.0)
+        targets = ops.where(ops.isfinite(targets), targets, 0.0)
         count = ops.maximum(ops.sum(ops.cast(roi_valid, "float32")), 1.0)
         ce = keras.losses.sparse_categorical_crossentropy(labels, cls_logits, from_logits=True)
         classifier = ops.sum(ce * ops.cast(roi_valid, "float32")) / count
@@ -460,6 +463,7 @@ class FastRCNN(FasterRCNN):
     by default (`roi_op="pool"`, the paper's) or RoIAlign."""
 
     loss_names = ("classifier", "box_regression")
+    uses_rpn = False
 
     def __init__(self, *args, roi_op="pool", **kwargs):
         if roi_op not in ("pool", "align"):
