@@ -16,7 +16,7 @@ import torchvision
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-import detection_reference as ref  # noqa: E402
+import detection_reference as ref
 
 rng = np.random.default_rng(0)
 H, W, C = 10, 12, 3
@@ -55,8 +55,8 @@ for seed in range(20):
         mismatches += torchvision.ops.nms(torch.tensor(boxes), torch.tensor(scores), thr).tolist() != ref.nms(boxes, scores, thr)
         mismatches += torchvision.ops.batched_nms(torch.tensor(boxes), torch.tensor(scores), torch.tensor(classes),
                                                   thr).tolist() != ref.batched_nms(boxes, scores, classes, thr)
-from torchvision.models.detection import _utils as det_utils  # noqa: E402
-from torchvision.models.detection.anchor_utils import AnchorGenerator  # noqa: E402
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.anchor_utils import AnchorGenerator
 
 ref_boxes = np.concatenate([rng.uniform(0, 50, (20, 2)), rng.uniform(60, 100, (20, 2))], 1)
 gt = np.concatenate([rng.uniform(0, 50, (20, 2)), rng.uniform(60, 120, (20, 2))], 1)

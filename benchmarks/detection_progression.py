@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main(argv=None):
@@ -118,9 +118,9 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
     with atomic_output(os.path.join(args.output, "detection_progression.json")) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
-    lines = [f"Backbone {config['backbone']}, {args.data} {size} px, {len(val)} held-out images, CPU "
+    lines = [(f"Backbone {config['backbone']}, {args.data} {size} px, {len(val)} held-out images, CPU "
              f"({os.cpu_count()} threads), {keras.backend.backend()} backend; selective search (fast mode) keeps "
-             f"{args.max_proposals} proposals, recall@0.5 {recall:.2f}.", "",
+             f"{args.max_proposals} proposals, recall@0.5 {recall:.2f}."), "",
              "| method | proposals | s/image proposals | s/image network | s/image total | mAP@[.5:.95] | mAP@.5 |",
              "|---|---|---|---|---|---|---|"]
     for name, proposals in (("R-CNN", "selective search"), ("Fast R-CNN", "selective search"), ("Faster R-CNN", "RPN")):

@@ -1,13 +1,21 @@
 """Synthetic detection sets, the COCO reader/writer, tf.data batches and COCO mAP (pycocotools)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kerasnets.detection.boxes import BoxError
-from kerasnets.detection.data import (DataError, DetectionSet, read_coco, synthetic_digits, synthetic_shapes,
-                                      tfds_detection, write_coco)
+from kerasnets.detection.data import (
+    DataError,
+    DetectionSet,
+    read_coco,
+    synthetic_digits,
+    synthetic_shapes,
+    tfds_detection,
+    write_coco,
+)
 
 pytest.importorskip("pycocotools")
 
@@ -56,7 +64,7 @@ def test_coco_errors(tmp_path):
     bad.write_text(json.dumps({"images": []}))
     with pytest.raises(DataError, match="not a COCO instances file"):
         read_coco(bad)
-    coco = json.loads(open(path).read())
+    coco = json.loads(Path(path).read_text())
     coco["annotations"][0]["bbox"] = [20, 20, 30, 5]
     bad_box = tmp_path / "set" / "outside.json"
     bad_box.write_text(json.dumps(coco))
@@ -107,12 +115,12 @@ def test_coco_map_oracle_cases():
     from kerasnets.detection.metrics import coco_evaluate
 
     data = synthetic_shapes(10, 64, seed=6)
-    perfect = [dict(boxes=b, scores=np.ones(len(b)), classes=c, masks=m) for b, c, m in zip(data.boxes, data.classes, data.masks)]
+    perfect = [{"boxes": b, "scores": np.ones(len(b)), "classes": c, "masks": m} for b, c, m in zip(data.boxes, data.classes, data.masks)]
     result = coco_evaluate(data, perfect, ("bbox", "segm"))
     assert result["bbox"]["mAP"] == pytest.approx(1.0) and result["segm"]["mAP50"] == pytest.approx(1.0)
-    wrong = [dict(boxes=b, scores=np.ones(len(b)), classes=(c + 1) % 3) for b, c in zip(data.boxes, data.classes)]
+    wrong = [{"boxes": b, "scores": np.ones(len(b)), "classes": (c + 1) % 3} for b, c in zip(data.boxes, data.classes)]
     assert coco_evaluate(data, wrong)["bbox"]["mAP"] == pytest.approx(0.0)
-    shifted = [dict(boxes=b + 2, scores=np.ones(len(b)), classes=c) for b, c in zip(data.boxes, data.classes)]
+    shifted = [{"boxes": b + 2, "scores": np.ones(len(b)), "classes": c} for b, c in zip(data.boxes, data.classes)]
     assert 0.1 < coco_evaluate(data, shifted)["bbox"]["mAP"] < coco_evaluate(data, shifted)["bbox"]["mAP50"] <= 1.0
 
 

@@ -7,17 +7,16 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 keras = pytest.importorskip("keras")
 
-from kerasnets.detection import FasterRCNN, FastRCNN, MaskRCNN, synthetic_shapes  # noqa: E402
+from kerasnets.detection import FasterRCNN, FastRCNN, MaskRCNN, synthetic_shapes
 
-TINY = dict(backbone="mobilenetv2", backbone_kwargs={"alpha": 0.35}, num_classes=3, image_size=64,
-            freeze_batchnorm=False, anchor_sizes=(8, 16, 32), rpn_pre_nms_top_n_train=100, rpn_post_nms_top_n_train=50,
-            rpn_pre_nms_top_n_test=100, rpn_post_nms_top_n_test=30, box_batch_size_per_image=32,
-            representation_size=32, box_detections_per_img=10, seed=1)
+TINY = {"backbone": "mobilenetv2", "backbone_kwargs": {"alpha": 0.35}, "num_classes": 3, "image_size": 64,
+            "freeze_batchnorm": False, "anchor_sizes": (8, 16, 32), "rpn_pre_nms_top_n_train": 100, "rpn_post_nms_top_n_train": 50,
+            "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 30, "box_batch_size_per_image": 32,
+            "representation_size": 32, "box_detections_per_img": 10, "seed": 1}
 
 
 @pytest.fixture(scope="module")

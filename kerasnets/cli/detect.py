@@ -47,7 +47,7 @@ def main(argv=None):
 
     try:
         model = keras.saving.load_model(args.model)
-    except Exception as e:  # Keras raises many types for unreadable or foreign files
+    except Exception as e:  # noqa: BLE001  (Keras raises many types for unreadable or foreign files)
         print(f"detect: {args.model}: cannot be loaded as a kerasnets detector ({type(e).__name__}: "
               f"{str(e).strip().splitlines()[0][:200]}).", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ set, box and mask, with training and inference times) and `examples.png` (annota
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -47,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW peak learning rate (cosine decay)")
     parser.add_argument("--rois-per-image", type=int, default=128, help="sampled RoIs per image (torchvision: 512)")
     parser.add_argument("--representation-size", type=int, default=256, help="box head FC width (torchvision: 1024)")
+    parser.add_argument("--resume", metavar="MODEL", help="continue training a saved .keras detector (its history.csv "
+                                                          "in --output is appended to); --learning-rate restarts the schedule")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=os.path.join("runs", "detector"), help="output folder")
     parser.add_argument("--backend", choices=("tensorflow", "jax"), help="Keras backend (default: KERAS_BACKEND or tensorflow)")
@@ -84,15 +87,32 @@ def build(args, class_names):
         sizes = tuple((s,) for s in ((sizes[0] // 2,) + sizes if len(sizes) == 3 else sizes))[:4]
     pretrained = args.weights != "none"
     freeze = {"auto": pretrained, "yes": True, "no": False}[args.freeze_batchnorm]
-    options = dict(fpn=args.fpn, backbone_weights=args.weights if pretrained else None,
-                   backbone_kwargs={"alpha": args.alpha} if args.alpha else None, freeze_batchnorm=freeze,
-                   anchor_sizes=sizes, rpn_pre_nms_top_n_train=600, rpn_post_nms_top_n_train=300,
-                   rpn_pre_nms_top_n_test=300, rpn_post_nms_top_n_test=100,
-                   box_batch_size_per_image=args.rois_per_image, representation_size=args.representation_size,
-                   fpn_channels=64, class_names=list(class_names), seed=args.seed)
+    options = {"fpn": args.fpn, "backbone_weights": args.weights if pretrained else None,
+                   "backbone_kwargs": {"alpha": args.alpha} if args.alpha else None, "freeze_batchnorm": freeze,
+                   "anchor_sizes": sizes, "rpn_pre_nms_top_n_train": 600, "rpn_post_nms_top_n_train": 300,
+                   "rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 100,
+                   "box_batch_size_per_image": args.rois_per_image, "representation_size": args.representation_size,
+                   "fpn_channels": 64, "class_names": list(class_names), "seed": args.seed}
     if args.model == "mask_rcnn":
         return MaskRCNN(args.backbone, len(class_names), size, mask_channels=64, **options)
     return FasterRCNN(args.backbone, len(class_names), size, **options)
+
+
+def read_history(path):
+    """The numeric columns of a CSVLogger file (epochs of resumed runs included), without the epoch index."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("epoch") != "epoch"]
+    columns = {}
+    for name in rows[0] if rows else ():
+        if name == "epoch":
+            continue
+        try:
+            columns[name] = [float(r[name]) for r in rows]
+        except (TypeError, ValueError):
+            continue
+    return {k: v for k, v in columns.items() if not any(math.isnan(x) for x in v)}
 
 
 def main(argv=None):
@@ -134,8 +154,15 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     try:
-        model = build(args, train.class_names)
-    except ValueError as e:
+        if args.resume:
+            import kerasnets.detection  # noqa: F401  (registers the detector classes)
+
+            model = keras.saving.load_model(args.resume, compile=False)
+            if model.num_classes != train.num_classes:
+                raise ValueError(f"{args.resume} detects {model.num_classes} classes, the data has {train.num_classes}.")
+        else:
+            model = build(args, train.class_names)
+    except (ValueError, OSError) as e:
         print(f"train_detector: {e}", file=sys.stderr)
         return 2
     steps = len(train) // args.batch_size
@@ -158,16 +185,18 @@ def main(argv=None):
     print(f"{args.model} on {args.backbone}{' + FPN' if args.fpn else ''}: {model.count_params():,} parameters, "
           f"{len(train)} training / {len(val)} held-out images of {args.image_size} px, {steps} steps x {args.epochs} epochs")
     start = time.perf_counter()
-    history = model.fit(data, epochs=args.epochs, callbacks=[Save(), keras.callbacks.CSVLogger(
-        os.path.join(args.output, "history.csv"))], verbose=2 if not sys.stdout.isatty() else 1)
+    history_path = os.path.join(args.output, "history.csv")
+    model.fit(data, epochs=args.epochs, shuffle=False, callbacks=[Save(), keras.callbacks.CSVLogger(history_path, append=bool(args.resume))],
+              verbose=2 if not sys.stdout.isatty() else 1)
     train_seconds = time.perf_counter() - start
+    history = read_history(history_path)
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4))
-    for name, values in history.history.items():
+    for name, values in history.items():
         axis.plot(np.arange(1, len(values) + 1), values, label=name)
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss")
@@ -178,7 +207,8 @@ def main(argv=None):
     metrics, detections, per_image = evaluate_detector(model, val, args.batch_size)
     report = {"model": args.model, "backbone": args.backbone, "fpn": args.fpn, "data": args.data,
               "train_images": len(train), "val_images": len(val), "image_size": args.image_size,
-              "epochs": args.epochs, "batch_size": args.batch_size, "backend": keras.backend.backend(),
+              "epochs": args.epochs, "epochs_in_history": len(next(iter(history.values()), [])),
+              "resumed_from": args.resume, "batch_size": args.batch_size, "backend": keras.backend.backend(),
               "train_seconds": round(train_seconds, 1), "inference_seconds_per_image": round(per_image, 4),
               "coco": metrics}
     with atomic_output(os.path.join(args.output, "metrics.json")) as tmp:

@@ -13,9 +13,22 @@ the two-stage models and serve single-stage detectors as well. Importing this pa
 """
 
 from kerasnets.detection.anchors import AnchorGenerator
-from kerasnets.detection.boxes import BoxCoder, BoxError, box_iou, clip_boxes, convert_format
-from kerasnets.detection.data import (DataError, DetectionSet, read_coco, synthetic_digits, synthetic_shapes,
-                                      tfds_detection, write_coco)
+from kerasnets.detection.boxes import (
+                                      BoxCoder,
+                                      BoxError,
+                                      box_iou,
+                                      clip_boxes,
+                                      convert_format,
+)
+from kerasnets.detection.data import (
+                                      DataError,
+                                      DetectionSet,
+                                      read_coco,
+                                      synthetic_digits,
+                                      synthetic_shapes,
+                                      tfds_detection,
+                                      write_coco,
+)
 from kerasnets.detection.faster_rcnn import FasterRCNN, FastRCNN, MaskRCNN
 from kerasnets.detection.layers import MultiScaleRoIAlign, RoIAlign, RoIPooling
 from kerasnets.detection.matcher import BalancedSampler, Matcher

@@ -452,7 +452,7 @@ def tfds_detection(name, split, image_size, *, data_dir=None, limit=None):
         if split not in builder.info.splits:
             raise FileNotFoundError(f"no prepared split {split!r}")
         data = builder.as_dataset(split=split)
-    except Exception as e:  # tfds raises many types for "unknown name" and "not prepared"
+    except Exception as e:  # noqa: BLE001  (tfds raises many types for "unknown name" and "not prepared")
         raise DataError(
             f"tensorflow-datasets {name!r} is not available here ({type(e).__name__}: {str(e).splitlines()[0][:160]}); "
             f"prepare it first with: tfds build {name} (needs the internet), or point data_dir at a prepared copy."

@@ -12,15 +12,20 @@ model maps images `[B, H, W, 3]` (RGB, 0-255, the size given at construction) to
 at the original image size, with masks pasted into the image.
 """
 
-import numpy as np
-
 import keras
+import numpy as np
 from keras import ops
 
 from kerasnets.detection import ops as det_ops
 from kerasnets.detection.anchors import AnchorGenerator
 from kerasnets.detection.backbone import backbone_features, fpn_network
-from kerasnets.detection.boxes import HEAD_WEIGHTS, RPN_WEIGHTS, BoxCoder, box_iou, clip_boxes
+from kerasnets.detection.boxes import (
+    HEAD_WEIGHTS,
+    RPN_WEIGHTS,
+    BoxCoder,
+    box_iou,
+    clip_boxes,
+)
 from kerasnets.detection.layers import MultiScaleRoIAlign, RoIAlign, RoIPooling
 from kerasnets.detection.matcher import BalancedSampler, Matcher
 
@@ -98,21 +103,21 @@ class FasterRCNN(keras.Model):
             raise ValueError(f"num_classes must be at least 1, got {num_classes}.")
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(f"{len(class_names)} class names for num_classes={num_classes}.")
-        self.config = dict(
-            backbone=str(backbone), num_classes=int(num_classes), image_size=list(size), fpn=bool(fpn),
-            freeze_batchnorm=bool(freeze_batchnorm), aspect_ratios=[float(r) for r in aspect_ratios],
-            rpn_pre_nms_top_n_train=rpn_pre_nms_top_n_train, rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
-            rpn_post_nms_top_n_train=rpn_post_nms_top_n_train, rpn_post_nms_top_n_test=rpn_post_nms_top_n_test,
-            rpn_nms_thresh=rpn_nms_thresh, rpn_fg_iou_thresh=rpn_fg_iou_thresh, rpn_bg_iou_thresh=rpn_bg_iou_thresh,
-            rpn_batch_size_per_image=rpn_batch_size_per_image, rpn_positive_fraction=rpn_positive_fraction,
-            box_score_thresh=box_score_thresh, box_nms_thresh=box_nms_thresh,
-            box_detections_per_img=box_detections_per_img, box_fg_iou_thresh=box_fg_iou_thresh,
-            box_bg_iou_thresh=box_bg_iou_thresh, box_batch_size_per_image=box_batch_size_per_image,
-            box_positive_fraction=box_positive_fraction, box_candidates=box_candidates,
-            representation_size=representation_size, fpn_channels=fpn_channels, roi_output_size=roi_output_size,
-            sampling_ratio=sampling_ratio, class_names=None if class_names is None else [str(c) for c in class_names],
-            seed=seed, backbone_kwargs=dict(backbone_kwargs or {}),
-        )
+        self.config = {
+            "backbone": str(backbone), "num_classes": int(num_classes), "image_size": list(size), "fpn": bool(fpn),
+            "freeze_batchnorm": bool(freeze_batchnorm), "aspect_ratios": [float(r) for r in aspect_ratios],
+            "rpn_pre_nms_top_n_train": rpn_pre_nms_top_n_train, "rpn_pre_nms_top_n_test": rpn_pre_nms_top_n_test,
+            "rpn_post_nms_top_n_train": rpn_post_nms_top_n_train, "rpn_post_nms_top_n_test": rpn_post_nms_top_n_test,
+            "rpn_nms_thresh": rpn_nms_thresh, "rpn_fg_iou_thresh": rpn_fg_iou_thresh, "rpn_bg_iou_thresh": rpn_bg_iou_thresh,
+            "rpn_batch_size_per_image": rpn_batch_size_per_image, "rpn_positive_fraction": rpn_positive_fraction,
+            "box_score_thresh": box_score_thresh, "box_nms_thresh": box_nms_thresh,
+            "box_detections_per_img": box_detections_per_img, "box_fg_iou_thresh": box_fg_iou_thresh,
+            "box_bg_iou_thresh": box_bg_iou_thresh, "box_batch_size_per_image": box_batch_size_per_image,
+            "box_positive_fraction": box_positive_fraction, "box_candidates": box_candidates,
+            "representation_size": representation_size, "fpn_channels": fpn_channels, "roi_output_size": roi_output_size,
+            "sampling_ratio": sampling_ratio, "class_names": None if class_names is None else [str(c) for c in class_names],
+            "seed": seed, "backbone_kwargs": dict(backbone_kwargs or {}),
+        }
         self.image_size = size
         self.num_classes = int(num_classes)
         self.class_names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]

@@ -16,7 +16,7 @@ def draw_detections(image, detections, class_names=None, score_threshold=0.5, ma
     canvas = np.array(image, dtype=np.uint8, copy=True)
     keep = np.asarray(detections["scores"]) >= score_threshold
     scale = max(canvas.shape[:2]) / 400.0
-    thickness = max(1, int(round(scale)))
+    thickness = max(1, round(scale))
     if detections.get("masks") is not None:
         for mask, cls in zip(np.asarray(detections["masks"])[keep], np.asarray(detections["classes"])[keep]):
             colour = PALETTE[int(cls) % len(PALETTE)].astype(np.float32)
@@ -25,7 +25,7 @@ def draw_detections(image, detections, class_names=None, score_threshold=0.5, ma
     for box, score, cls in zip(np.asarray(detections["boxes"])[keep], np.asarray(detections["scores"])[keep],
                                np.asarray(detections["classes"])[keep]):
         colour = tuple(int(c) for c in PALETTE[int(cls) % len(PALETTE)])
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = (round(v) for v in box)
         cv2.rectangle(canvas, (x1, y1), (x2 - 1, y2 - 1), colour, thickness)
         name = class_names[int(cls)] if class_names is not None and 0 <= int(cls) < len(class_names) else str(int(cls))
         label = f"{name} {score:.2f}"
