@@ -140,3 +140,15 @@ def test_same_detections_and_training_on_jax(data, tmp_path):
     np.testing.assert_allclose(np.array(got["out"]["boxes"]), want["boxes"], atol=2e-3)
     np.testing.assert_allclose(np.array(got["out"]["scores"]), want["scores"], atol=1e-4)
     assert np.isfinite(got["losses"]).all() and got["losses"][-1] < got["losses"][0]
+
+
+def test_fpn_option_trains_and_pools_from_four_levels(data):
+    model = MaskRCNN(**{**TINY, "fpn": True, "anchor_sizes": ((8,), (16,), (32,), (64,)), "fpn_channels": 16},
+                     mask_channels=8)
+    assert [tuple(o.shape[1:3]) for o in model.features.outputs] == [(16, 16), (8, 8), (4, 4), (2, 2)]
+    assert len(model.level_anchors) == 4 and model.level_anchors[0].shape == (16 * 16 * 3, 4)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
+    logs = model.train_on_batch(batch(data, masks=True), return_dict=True)
+    assert all(np.isfinite(v) for v in logs.values()) and logs["mask_loss"] > 0
+    out = model.predict_on_batch(data.images[:2].astype("float32"))
+    assert out["masks"].shape == (2, 10, 28, 28) and model.get_config()["anchor_sizes"] == [[8], [16], [32], [64]]

@@ -106,7 +106,6 @@ class RCNN:
         import cv2
 
         out_h, out_w = self.warp_size
-        h, w = image.shape[:2]
         regions = np.empty((len(boxes), out_h, out_w, 3), np.float32)
         for k, (x1, y1, x2, y2) in enumerate(boxes):
             bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
@@ -116,7 +115,6 @@ class RCNN:
             regions[k] = cv2.warpAffine(image, cv2.getAffineTransform(src, dst), (out_w, out_h),
                                         flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                         borderValue=tuple(float(v) for v in image.reshape(-1, 3).mean(0)))
-        del h, w
         return regions
 
     def embed(self, image, boxes):
