@@ -77,7 +77,8 @@ def main(argv=None):
     rows["Faster R-CNN"] = dict(coco_evaluate(val, dets)["bbox"], proposal_seconds=0.0, network_seconds=seconds)
 
     # Fast R-CNN: same backbone and head, fed with selective search, RoI max pooling
-    config = {k: v for k, v in faster.get_config().items() if not k.startswith("rpn_") and k not in ("name", "trainable", "dtype")}
+    config = {k: v for k, v in faster.get_config().items()
+              if not k.startswith("rpn_") and k not in ("name", "trainable", "dtype", "mask_channels", "mask_roi_size")}
     fast = det.FastRCNN(**config, roi_op="pool")
     fast.features.set_weights(faster.features.get_weights())
     fast.box_head.set_weights(faster.box_head.get_weights())

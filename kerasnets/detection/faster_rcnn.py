@@ -368,15 +368,18 @@ class FasterRCNN(keras.Model):
             if keras.backend.backend() == "tensorflow":
                 import tensorflow as tf
 
-                self._compiled_predict = tf.function(lambda x: self(x, training=False), reduce_retracing=True)
+                self._compiled_predict = tf.function(self._inference, reduce_retracing=True, autograph=False)
             elif keras.backend.backend() == "jax":
                 import jax
 
                 self._compiled_predict = lambda x: self._jax_predict(x)
                 self._jitted = jax.jit(lambda tv, ntv, x: self.stateless_call(tv, ntv, x, training=False)[0])
             else:
-                self._compiled_predict = lambda x: self(x, training=False)
+                self._compiled_predict = self._inference
         return self._compiled_predict
+
+    def _inference(self, x):
+        return self(x, training=False)
 
     def _jax_predict(self, x):
         return self._jitted([v.value for v in self.trainable_variables], [v.value for v in self.non_trainable_variables], x)
