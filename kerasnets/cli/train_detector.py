@@ -56,8 +56,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.image_size % 32:
         parser.error(f"--image-size must be a multiple of 32, got {args.image_size}")
-    if args.epochs < 1 or args.batch_size < 1:
-        parser.error("--epochs and --batch-size must be positive")
+    if args.epochs < (0 if args.resume else 1) or args.batch_size < 1:
+        parser.error("--epochs and --batch-size must be positive (--epochs 0 with --resume only evaluates)")
     if not (args.data in ("shapes", "digits") or args.data.startswith(("coco:", "tfds:"))):
         parser.error(f"--data must be shapes, digits, coco:PATH or tfds:NAME, got {args.data!r}")
     return args
@@ -169,7 +169,7 @@ def main(argv=None):
     if steps < 1:
         print(f"train_detector: {len(train)} training images are fewer than one batch of {args.batch_size}.", file=sys.stderr)
         return 2
-    schedule = keras.optimizers.schedules.CosineDecay(0.0, steps * args.epochs, warmup_target=args.learning_rate,
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, max(1, steps * args.epochs), warmup_target=args.learning_rate,
                                                       warmup_steps=min(200, steps * args.epochs // 10))
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4, clipnorm=10.0), jit_compile=False)
     data = train.tf_dataset(args.batch_size, training=True, max_objects=train.max_objects, masks=masks, seed=args.seed)
@@ -186,10 +186,11 @@ def main(argv=None):
           f"{len(train)} training / {len(val)} held-out images of {args.image_size} px, {steps} steps x {args.epochs} epochs")
     start = time.perf_counter()
     history_path = os.path.join(args.output, "history.csv")
-    model.fit(data, epochs=args.epochs, shuffle=False, callbacks=[Save(), keras.callbacks.CSVLogger(history_path, append=bool(args.resume))],
-              verbose=2 if not sys.stdout.isatty() else 1)
+    if args.epochs:
+        model.fit(data, epochs=args.epochs, shuffle=False, callbacks=[Save(), keras.callbacks.CSVLogger(history_path, append=bool(args.resume))],
+                  verbose=2 if not sys.stdout.isatty() else 1)
     train_seconds = time.perf_counter() - start
-    history = read_history(history_path)
+    history = read_history(history_path) if os.path.exists(history_path) else {}
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,7 +204,10 @@ def main(argv=None):
     axis.set_yscale("log")
     axis.legend()
     axis.set_title(f"{args.model} / {args.backbone} on {args.data}")
-    save_figure(figure, os.path.join(args.output, "curves.png"), dpi=100)
+    if history:
+        save_figure(figure, os.path.join(args.output, "curves.png"), dpi=100)
+    else:
+        plt.close(figure)
     metrics, detections, per_image = evaluate_detector(model, val, args.batch_size)
     report = {"model": args.model, "backbone": args.backbone, "fpn": args.fpn, "data": args.data,
               "train_images": len(train), "val_images": len(val), "image_size": args.image_size,
