@@ -191,23 +191,21 @@ def main(argv=None):
                   verbose=2 if not sys.stdout.isatty() else 1)
     train_seconds = time.perf_counter() - start
     history = read_history(history_path) if os.path.exists(history_path) else {}
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7, 4))
-    for name, values in history.items():
-        axis.plot(np.arange(1, len(values) + 1), values, label=name)
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("loss")
-    axis.set_yscale("log")
-    axis.legend()
-    axis.set_title(f"{args.model} / {args.backbone} on {args.data}")
     if history:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        figure, axis = plt.subplots(figsize=(7, 4))
+        for name, values in history.items():
+            axis.plot(np.arange(1, len(values) + 1), values, label=name)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel("loss")
+        axis.set_yscale("log")
+        axis.legend()
+        axis.set_title(f"{args.model} / {args.backbone} on {args.data}")
         save_figure(figure, os.path.join(args.output, "curves.png"), dpi=100)
-    else:
-        plt.close(figure)
     metrics, detections, per_image = evaluate_detector(model, val, args.batch_size)
     report = {"model": args.model, "backbone": args.backbone, "fpn": args.fpn, "data": args.data,
               "train_images": len(train), "val_images": len(val), "image_size": args.image_size,
