@@ -68,9 +68,16 @@ def main(argv=None):
     parser.add_argument("--model", required=True, help="a trained kerasnets FasterRCNN (.keras), C4 (no FPN)")
     parser.add_argument("--torch-python", required=True, help="python of an environment with torch and torchvision")
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(),
+                        help="CPU threads for both frameworks (default: all); 1 is robust on a shared machine, where "
+                             "OpenMP's spinning threads make torch's multi-threaded timings erratic")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     args = parser.parse_args(argv)
 
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     import keras
     from keras import ops
 
@@ -98,14 +105,15 @@ def main(argv=None):
     np.save(path, image)
     cfg = {k: config[k] for k in ("anchor_sizes", "aspect_ratios", "sampling_ratio", "representation_size", "num_classes",
                                   "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_detections_per_img")}
-    cfg.update(image_size=size, image=path, runs=args.runs, threads=os.cpu_count())
+    cfg.update(image_size=size, image=path, runs=args.runs, threads=args.threads)
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     run = subprocess.run([args.torch_python, "-c", TORCH_SCRIPT, json.dumps(cfg)], capture_output=True, text=True,
-                         check=False, timeout=1200)
+                         check=False, timeout=1200, env=env)
     os.unlink(path)
     if run.returncode != 0:
         raise SystemExit(f"torchvision run failed:\n{run.stderr[-2000:]}")
     theirs = json.loads(run.stdout.split("RESULT", 1)[1])
-    report = {"image_size": size, "backbone": "resnet18 (to stride 16)", "runs": args.runs, "threads": os.cpu_count(),
+    report = {"image_size": size, "backbone": "resnet18 (to stride 16)", "runs": args.runs, "threads": args.threads,
               "kerasnets_seconds": ours, "kerasnets_backend": keras.backend.backend(), "keras": keras.__version__,
               "kerasnets_detections": int(out["num_detections"][0]), "kerasnets_parameters": model.count_params(),
               "torchvision_seconds": theirs["median"], "torch": theirs["torch"], "torchvision": theirs["torchvision"],
@@ -118,7 +126,7 @@ def main(argv=None):
              "| kerasnets ({b}, Keras {k}) | {o:.4f} | {op:,} |\n"
              "| torchvision {tv} (torch {tt}) | {th:.4f} | {tp:,} |\n"
              "| ratio kerasnets / torchvision | {r:.2f} | |\n").format(
-        s=size, t=os.cpu_count(), b=report["kerasnets_backend"], k=keras.__version__, o=ours,
+        s=size, t=args.threads, b=report["kerasnets_backend"], k=keras.__version__, o=ours,
         op=report["kerasnets_parameters"], tv=theirs["torchvision"], tt=theirs["torch"], th=theirs["median"],
         tp=theirs["parameters"], r=report["ratio_kerasnets_over_torchvision"])
     with atomic_output(os.path.join(args.output, "detection_vs_torchvision.md")) as tmp:
