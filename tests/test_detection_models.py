@@ -120,6 +120,7 @@ print('RESULT' + json.dumps({'out': out, 'losses': [float(v) for v in logs]}))
 """
 
 
+@pytest.mark.slow
 def test_same_detections_and_training_on_jax(data, tmp_path):
     pytest.importorskip("jax")
     model = FasterRCNN(**TINY)
@@ -142,6 +143,7 @@ def test_same_detections_and_training_on_jax(data, tmp_path):
     assert np.isfinite(got["losses"]).all() and got["losses"][-1] < got["losses"][0]
 
 
+@pytest.mark.slow
 def test_fpn_option_trains_and_pools_from_four_levels(data):
     model = MaskRCNN(**{**TINY, "fpn": True, "anchor_sizes": ((8,), (16,), (32,), (64,)), "fpn_channels": 16},
                      mask_channels=8)
