@@ -1,0 +1,76 @@
+"""Detect objects in an image with a trained detector (.keras from train_detector) and write the
+annotated image: boxes, class names, scores and, for Mask R-CNN, the instance masks.
+
+    python apps/detect.py --image street.png --model runs/detector/model.keras --output annotated.png
+    python apps/detect.py --image a.png --model model.keras --score-threshold 0.3 --json detections.json
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="detect", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--image", required=True, help="input image (any format OpenCV reads)")
+    parser.add_argument("--model", required=True, help="a FasterRCNN or MaskRCNN saved as .keras")
+    parser.add_argument("--output", default="annotated.png", help="annotated image to write (default: annotated.png)")
+    parser.add_argument("--score-threshold", type=float, default=0.5, help="draw and list detections from this score")
+    parser.add_argument("--json", help="also write the detections as JSON (boxes in xyxy pixels)")
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.score_threshold <= 1.0:
+        parser.error("--score-threshold must be between 0 and 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from kerasnets.images import ImageError, load_image, save_image
+
+    try:
+        image = load_image(args.image)
+    except ImageError as e:
+        print(f"detect: {e}", file=sys.stderr)
+        return 2
+    if not os.path.isfile(args.model):
+        print(f"detect: {args.model}: no such model file (train one with apps/train_detector.py).", file=sys.stderr)
+        return 2
+    from kerasnets.utils import atomic_output, import_keras_quietly
+
+    keras = import_keras_quietly()
+    import kerasnets.detection  # noqa: F401  (registers the detector classes for loading)
+    from kerasnets.detection.faster_rcnn import FasterRCNN
+    from kerasnets.detection.visualize import draw_detections
+
+    try:
+        model = keras.saving.load_model(args.model)
+    except Exception as e:  # noqa: BLE001  (Keras raises many types for unreadable or foreign files)
+        print(f"detect: {args.model}: cannot be loaded as a kerasnets detector ({type(e).__name__}: "
+              f"{str(e).strip().splitlines()[0][:200]}).", file=sys.stderr)
+        return 2
+    if not isinstance(model, FasterRCNN) or not model.uses_rpn:
+        print(f"detect: {args.model} holds a {type(model).__name__}, not a FasterRCNN or MaskRCNN.", file=sys.stderr)
+        return 2
+    result = model.detect([image])[0]
+    try:
+        save_image(args.output, draw_detections(image, result, model.class_names, args.score_threshold))
+    except (ImageError, OSError) as e:
+        print(f"detect: {e}", file=sys.stderr)
+        return 2
+    keep = result["scores"] >= args.score_threshold
+    listed = [{"class": model.class_names[int(c)], "score": round(float(s), 4), "box": [round(float(v), 1) for v in b]}
+              for b, s, c in zip(result["boxes"][keep], result["scores"][keep], result["classes"][keep])]
+    for item in listed:
+        print(f"{item['class']:>12s} {item['score']:.3f}  {item['box']}")
+    if args.json:
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(listed, indent=2))
+    print(f"{len(listed)} detections at score >= {args.score_threshold}; wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""R-CNN (Girshick et al. 2014): selective search proposals, each region warped to a fixed size
+and passed through the backbone, per-class linear SVMs on the features and per-class linear box
+regression - the first step of the lecture's progression R-CNN -> Fast R-CNN -> Faster R-CNN.
+
+Selective search (Uijlings et al. 2013) comes from OpenCV's contrib modules
+(`cv2.ximgproc.segmentation`, package opencv-contrib-python-headless). Features are the backbone's
+feature map at one stride, averaged over space (a kerasnets backbone stands in for the paper's
+AlexNet fc7); the classifiers are scikit-learn's `LinearSVC` (one-vs-rest, hinge loss, positives
+the ground-truth boxes, negatives the proposals under 0.3 IoU, as in the paper's section 2.3) and
+`Ridge` on the features for box regression (proposals of IoU >= 0.6, appendix C).
+"""
+
+import numpy as np
+
+from kerasnets.detection.boxes import HEAD_WEIGHTS
+
+
+def selective_search(image, mode="fast", max_proposals=2000, min_size=4):
+    """Selective search proposals of a uint8 RGB image: float32 `[P, 4]` xyxy boxes, at most
+    `max_proposals`, in OpenCV's order (roughly by hierarchy level), smaller than `min_size`
+    pixels left out, duplicates removed."""
+    import cv2
+
+    if not hasattr(cv2, "ximgproc"):
+        raise ImportError("selective search needs OpenCV's contrib modules: pip uninstall opencv-python-headless; "
+                          "pip install opencv-contrib-python-headless (the same version; it provides cv2 too).")
+    cv2.setNumThreads(1)
+    search = cv2.ximgproc.segmentation.createSelectiveSearchSegmentation()
+    search.setBaseImage(np.ascontiguousarray(np.asarray(image, np.uint8)[..., ::-1]))
+    if mode == "fast":
+        search.switchToSelectiveSearchFast()
+    elif mode == "quality":
+        search.switchToSelectiveSearchQuality()
+    else:
+        raise ValueError(f"mode must be 'fast' or 'quality', got {mode!r}.")
+    rects = search.process()
+    if len(rects) == 0:
+        return np.zeros((0, 4), np.float32)
+    rects = np.asarray(rects, np.float32)
+    boxes = np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], axis=1)
+    boxes = boxes[(rects[:, 2] >= min_size) & (rects[:, 3] >= min_size)]
+    _, first = np.unique(boxes, axis=0, return_index=True)
+    return boxes[np.sort(first)][:max_proposals]
+
+
+def pad_proposals(proposals, count):
+    """Stack per-image proposal arrays into `[N, count, 4]`, padding with zero (invalid) boxes."""
+    out = np.zeros((len(proposals), count, 4), np.float32)
+    for i, p in enumerate(proposals):
+        out[i, :min(len(p), count)] = p[:count]
+    return out
+
+
+def _iou(a, b):
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])
+    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
+
+
+def _encode(reference, boxes):
+    wx, wy, ww, wh = HEAD_WEIGHTS
+    rw, rh = reference[:, 2] - reference[:, 0], reference[:, 3] - reference[:, 1]
+    bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return np.stack([wx * ((boxes[:, 0] + bw / 2) - (reference[:, 0] + rw / 2)) / rw,
+                     wy * ((boxes[:, 1] + bh / 2) - (reference[:, 1] + rh / 2)) / rh,
+                     ww * np.log(bw / rw), wh * np.log(bh / rh)], axis=1)
+
+
+def _decode(reference, deltas):
+    wx, wy, ww, wh = HEAD_WEIGHTS
+    rw, rh = reference[:, 2] - reference[:, 0], reference[:, 3] - reference[:, 1]
+    cx = deltas[:, 0] / wx * rw + reference[:, 0] + rw / 2
+    cy = deltas[:, 1] / wy * rh + reference[:, 1] + rh / 2
+    w = np.exp(np.minimum(deltas[:, 2] / ww, np.log(1000 / 16))) * rw
+    h = np.exp(np.minimum(deltas[:, 3] / wh, np.log(1000 / 16))) * rh
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+
+
+class RCNN:
+    """The R-CNN pipeline on a backbone feature model (`features`: raw pixels `[B, S, S, 3]` ->
+    one feature map, e.g. `FasterRCNN(...).features` or `backbone_features(...)[0]`).
+
+    `fit(dataset, proposals)` extracts features of the warped regions of the training images and
+    trains the SVMs and box regressors; `detect(images, proposals)` scores every region, regresses
+    its box and applies per-class NMS (0.3, the paper's).
+    """
+
+    def __init__(self, features, num_classes, *, context=16, svm_c=0.001, negatives_per_image=64,
+                 nms_threshold=0.3, max_detections=100, batch_size=64, seed=0):
+        self.features = features
+        self.num_classes = int(num_classes)
+        self.warp_size = tuple(features.inputs[0].shape[1:3])
+        self.context = context
+        self.svm_c = svm_c
+        self.negatives_per_image = negatives_per_image
+        self.nms_threshold = nms_threshold
+        self.max_detections = max_detections
+        self.batch_size = batch_size
+        self.rng = np.random.default_rng(seed)
+
+    def warp(self, image, boxes):
+        """Regions of `image` warped (anisotropically) to the feature model's input size, with
+        `context` pixels of surrounding image at that size (the paper's p = 16 on 227)."""
+        import cv2
+
+        out_h, out_w = self.warp_size
+        regions = np.empty((len(boxes), out_h, out_w, 3), np.float32)
+        for k, (x1, y1, x2, y2) in enumerate(boxes):
+            bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+            px, py = self.context * bw / (out_w - 2 * self.context), self.context * bh / (out_h - 2 * self.context)
+            src = np.float32([[x1 - px, y1 - py], [x2 + px, y1 - py], [x1 - px, y2 + py]])
+            dst = np.float32([[0, 0], [out_w, 0], [0, out_h]])
+            regions[k] = cv2.warpAffine(image, cv2.getAffineTransform(src, dst), (out_w, out_h),
+                                        flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                        borderValue=tuple(float(v) for v in image.reshape(-1, 3).mean(0)))
+        return regions
+
+    def embed(self, image, boxes):
+        """Spatially averaged backbone features of the warped regions: `[P, C]`."""
+        from keras import ops
+
+        feats = []
+        for start in range(0, len(boxes), self.batch_size):
+            maps = self.features.predict_on_batch(self.warp(image, boxes[start:start + self.batch_size]))
+            maps = maps[0] if isinstance(maps, (list, tuple)) else maps
+            feats.append(np.asarray(ops.convert_to_numpy(maps)).mean(axis=(1, 2)))
+        return np.concatenate(feats) if feats else np.zeros((0, self.features.outputs[0].shape[-1]), np.float32)
+
+    def fit(self, dataset, proposals):
+        from sklearn.linear_model import Ridge
+        from sklearn.preprocessing import StandardScaler
+        from sklearn.svm import LinearSVC
+
+        xs, ys, reg_x, reg_t, reg_c = [], [], [], [], []
+        for image, gt, classes, props in zip(dataset.images, dataset.boxes, dataset.classes, proposals):
+            props = props[(props[:, 2] > props[:, 0]) & (props[:, 3] > props[:, 1])]
+            iou = _iou(props, gt) if len(gt) else np.zeros((len(props), 0))
+            best = iou.max(1) if len(gt) else np.zeros(len(props))
+            negatives = np.flatnonzero(best < 0.3)
+            negatives = self.rng.choice(negatives, min(len(negatives), self.negatives_per_image), replace=False)
+            near = np.flatnonzero(best >= 0.6)
+            boxes = np.concatenate([gt, props[negatives], props[near]])
+            f = self.embed(image, boxes)
+            xs.append(f[:len(gt) + len(negatives)])
+            ys.append(np.concatenate([classes + 1, np.zeros(len(negatives), np.int32)]))
+            if len(near):
+                match = iou[near].argmax(1)
+                reg_x.append(f[len(gt) + len(negatives):])
+                reg_t.append(_encode(props[near], gt[match]))
+                reg_c.append(classes[match])
+            # ground-truth boxes regress to themselves
+            reg_x.append(f[:len(gt)])
+            reg_t.append(np.zeros((len(gt), 4)))
+            reg_c.append(classes)
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        self.scaler = StandardScaler().fit(x)
+        self.svm = LinearSVC(C=self.svm_c, max_iter=5000).fit(self.scaler.transform(x), y)
+        rx, rt, rc = np.concatenate(reg_x), np.concatenate(reg_t), np.concatenate(reg_c)
+        self.regressors = {}
+        for c in range(self.num_classes):
+            chosen = rc == c
+            if chosen.sum() >= 2:
+                self.regressors[c] = Ridge(alpha=1000.0).fit(self.scaler.transform(rx[chosen]), rt[chosen])
+        return self
+
+    def detect(self, images, proposals, score_threshold=-1.0):
+        from keras import ops
+
+        from kerasnets.detection.ops import non_max_suppression
+
+        results = []
+        for image, props in zip(images, proposals):
+            props = props[(props[:, 2] > props[:, 0]) & (props[:, 3] > props[:, 1])]
+            f = self.scaler.transform(self.embed(image, props))
+            margins = self.svm.decision_function(f).reshape(len(props), -1)
+            classes_seen = list(self.svm.classes_)
+            boxes, scores, labels = [], [], []
+            h, w = image.shape[:2]
+            for c in range(self.num_classes):
+                if c + 1 not in classes_seen:
+                    continue
+                s = margins[:, classes_seen.index(c + 1)]
+                b = _decode(props, self.regressors[c].predict(f)) if c in self.regressors else props
+                boxes.append(np.clip(b, 0, [w, h, w, h]))
+                scores.append(s)
+                labels.append(np.full(len(s), c))
+            boxes, scores, labels = (np.concatenate(v) if v else np.zeros((0,) + s_) for v, s_ in
+                                     ((boxes, (4,)), (scores, ()), (labels, ())))
+            if len(scores):
+                idx, count = non_max_suppression(boxes.astype("float32"), scores.astype("float32"), self.nms_threshold,
+                                                 score_threshold=score_threshold, max_output=self.max_detections,
+                                                 classes=labels.astype("int32"))
+                idx = ops.convert_to_numpy(idx)[:int(ops.convert_to_numpy(count))]
+            else:
+                idx = np.zeros(0, int)
+            # SVM margins rank the detections; a logistic squashing keeps COCO's scores in (0, 1)
+            results.append({"boxes": boxes[idx].astype(np.float32), "scores": 1 / (1 + np.exp(-scores[idx])),
+                            "classes": labels[idx].astype(np.int32)})
+        return results

@@ -1,0 +1,70 @@
+"""apps/train_detector.py and apps/detect.py: argument checks, clear errors, and (slow) a tiny
+end-to-end run from training to an annotated image."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from kerasnets.cli import detect, train_detector
+
+
+def test_train_detector_rejects_bad_arguments(capsys):
+    for argv in (["--image-size", "100"], ["--data", "pictures/"], ["--epochs", "0"]):
+        with pytest.raises(SystemExit) as e:
+            train_detector.parse_args(argv)
+        assert e.value.code == 2
+    assert "multiple of 32" in capsys.readouterr().err
+
+
+def test_train_detector_reports_unreadable_coco(tmp_path, capsys):
+    bad = tmp_path / "instances.json"
+    bad.write_text("{")
+    assert train_detector.main(["--data", f"coco:{bad}", "--output", str(tmp_path / "out")]) == 2
+    assert "not a readable COCO json" in capsys.readouterr().err
+
+
+def test_detect_reports_missing_and_unreadable_files(tmp_path, capsys):
+    from kerasnets.images import save_image
+
+    image = tmp_path / "a.png"
+    save_image(image, np.zeros((16, 16, 3), np.uint8))
+    assert detect.main(["--image", str(tmp_path / "none.png"), "--model", "m.keras"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert detect.main(["--image", str(image), "--model", str(tmp_path / "none.keras")]) == 2
+    assert "no such model file" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.keras"
+    garbage.write_bytes(b"not a zip")
+    assert detect.main(["--image", str(image), "--model", str(garbage), "--output", str(tmp_path / "o.png")]) == 2
+    assert "cannot be loaded as a kerasnets detector" in capsys.readouterr().err
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.slow
+def test_train_then_detect_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    train = subprocess.run([sys.executable, os.path.join(ROOT, "apps", "train_detector.py"), "--model", "mask_rcnn",
+                            "--backbone", "mobilenetv2", "--alpha", "0.35", "--image-size", "64", "--train-images", "16",
+                            "--val-images", "4", "--epochs", "2", "--batch-size", "4", "--rois-per-image", "32",
+                            "--output", str(out)], env=env, capture_output=True, text=True, timeout=1200, check=False)
+    assert train.returncode == 0, train.stderr[-3000:]
+    for name in ("model.keras", "history.csv", "curves.png", "metrics.json", "examples.png"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "metrics.json").read_text())
+    assert set(report["coco"]) == {"bbox", "segm"} and report["epochs_in_history"] == 2
+    from kerasnets.detection import synthetic_shapes
+    from kerasnets.images import load_image, save_image
+
+    save_image(tmp_path / "in.png", synthetic_shapes(1, 96, seed=5).images[0])
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "apps", "detect.py"), "--image", str(tmp_path / "in.png"),
+                          "--model", str(out / "model.keras"), "--output", str(tmp_path / "annotated.png"),
+                          "--score-threshold", "0.0", "--json", str(tmp_path / "d.json")],
+                         env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert load_image(tmp_path / "annotated.png").shape == (96, 96, 3)
+    assert isinstance(json.loads((tmp_path / "d.json").read_text()), list)
