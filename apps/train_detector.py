@@ -1,12 +1,10 @@
 #!/usr/bin/env python3
-"""Train Faster R-CNN / Mask R-CNN on any kerasnets backbone (see kerasnets/cli/train_detector.py)."""
+"""Train a detector (Faster/Mask R-CNN, SSD, YOLOv1) on synthetic, COCO-format or tfds data.
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+Installed as `kerasnets-train-detector`; the code is `kerasnets.cli.train_detector`.
+"""
 
 from kerasnets.cli.train_detector import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

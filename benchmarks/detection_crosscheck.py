@@ -3,20 +3,18 @@
 against torchvision itself. Runs in a separate environment that has torch and torchvision (never a
 kerasnets dependency):
 
-    python3 -m venv /work/tvvenv && /work/tvvenv/bin/pip install torch torchvision
-    /work/tvvenv/bin/python benchmarks/detection_crosscheck.py
+    python3 -m venv /path/to/torch-venv && /path/to/torch-venv/bin/pip install torch torchvision
+    /path/to/torch-venv/bin/python -m benchmarks.detection_crosscheck      # from the repository root
 """
 
-import os
-import sys
 
 import numpy as np
 import torch
 import torchvision
+from torchvision.models.detection import _utils as det_utils
+from torchvision.models.detection.anchor_utils import AnchorGenerator
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
-import detection_reference as ref
+from tests import detection_reference as ref
 
 rng = np.random.default_rng(0)
 H, W, C = 10, 12, 3
@@ -52,11 +50,10 @@ for seed in range(20):
     scores = rng.permutation(90) / 90 + 0.01
     classes = rng.integers(0, 3, 90)
     for thr in (0.3, 0.5, 0.7):
-        mismatches += torchvision.ops.nms(torch.tensor(boxes), torch.tensor(scores), thr).tolist() != ref.nms(boxes, scores, thr)
+        mismatches += torchvision.ops.nms(torch.tensor(boxes), torch.tensor(scores), thr).tolist() != ref.nms(boxes,
+            scores, thr)
         mismatches += torchvision.ops.batched_nms(torch.tensor(boxes), torch.tensor(scores), torch.tensor(classes),
                                                   thr).tolist() != ref.batched_nms(boxes, scores, classes, thr)
-from torchvision.models.detection import _utils as det_utils
-from torchvision.models.detection.anchor_utils import AnchorGenerator
 
 ref_boxes = np.concatenate([rng.uniform(0, 50, (20, 2)), rng.uniform(60, 100, (20, 2))], 1)
 gt = np.concatenate([rng.uniform(0, 50, (20, 2)), rng.uniform(60, 120, (20, 2))], 1)

@@ -23,7 +23,6 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
@@ -65,7 +64,8 @@ def main(argv=None):
     train_props, _ = proposals_for(train.images)
     val_props, ss_seconds = proposals_for(val.images)
     recall = np.mean([
-        (det.box_iou(gt.astype("float64"), p.astype("float64")).numpy().max(1) >= 0.5).mean() if len(gt) and len(p) else 0.0
+        (det.box_iou(gt.astype("float64"),
+            p.astype("float64")).numpy().max(1) >= 0.5).mean() if len(gt) and len(p) else 0.0
         for gt, p in zip(val.boxes, val_props)]) if keras.backend.backend() == "tensorflow" else float("nan")
     rows = {}
 

@@ -4,8 +4,9 @@ same backbone (ResNet-18 to its stride-16 stage, as in the kerasnets C4 model), 
 RPN and head sizes, and the same input size, measured in one run. torchvision runs in a separate
 environment (never a kerasnets dependency), given by --torch-python:
 
-    python3 -m venv /work/tvvenv && /work/tvvenv/bin/pip install torch torchvision
-    python benchmarks/detection_vs_torchvision.py --model runs/shapes_faster/model.keras --torch-python /work/tvvenv/bin/python
+    python3 -m venv /path/to/torch-venv && /path/to/torch-venv/bin/pip install torch torchvision
+    python benchmarks/detection_vs_torchvision.py --model runs/shapes_faster/model.keras \
+        --torch-python /path/to/torch-venv/bin/python
 
 Batch 1, median of --runs calls after warm-up, both with all CPU threads. kerasnets: the model's
 compiled call (tf.function, or jax.jit) on a uint8-valued float image, outputs fetched to NumPy.
@@ -22,7 +23,6 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
@@ -38,7 +38,8 @@ from torchvision.ops import MultiScaleRoIAlign
 cfg = json.loads(sys.argv[1])
 torch.set_num_threads(cfg['threads'])
 resnet = torchvision.models.resnet18(weights=None)
-body = torch.nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool, resnet.layer1, resnet.layer2, resnet.layer3)
+body = torch.nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
+                           resnet.layer1, resnet.layer2, resnet.layer3)
 body.out_channels = 256
 size = cfg['image_size']
 model = FasterRCNN(
@@ -103,7 +104,8 @@ def main(argv=None):
     path = os.path.join(args.output, ".benchmark_image.npy")
     os.makedirs(args.output, exist_ok=True)
     np.save(path, image)
-    cfg = {k: config[k] for k in ("anchor_sizes", "aspect_ratios", "sampling_ratio", "representation_size", "num_classes",
+    cfg = {k: config[k] for k in ("anchor_sizes", "aspect_ratios", "sampling_ratio", "representation_size",
+        "num_classes",
                                   "rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_detections_per_img")}
     cfg.update(image_size=size, image=path, runs=args.runs, threads=args.threads)
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}

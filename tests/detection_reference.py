@@ -26,7 +26,8 @@ def _bilinear(f, y, x):
         x_high = x_low + 1
     ly, lx = y - y_low, x - x_low
     hy, hx = 1.0 - ly, 1.0 - lx
-    return hy * hx * f[y_low, x_low] + hy * lx * f[y_low, x_high] + ly * hx * f[y_high, x_low] + ly * lx * f[y_high, x_high]
+    return hy * hx * f[y_low, x_low] + hy * lx * f[y_low, x_high] + ly * hx * f[y_high, x_low] + ly * lx * f[y_high,
+        x_high]
 
 
 def roi_align(f, boxes, out, scale, sampling_ratio, aligned):

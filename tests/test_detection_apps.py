@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import ROOT
 
 from kerasnets.cli import detect, train_detector
+from tests.conftest import ROOT
 
 
 def test_train_detector_rejects_bad_arguments(capsys):
@@ -49,7 +49,8 @@ def test_train_then_detect_end_to_end(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": ROOT}
     train = subprocess.run([sys.executable, os.path.join(ROOT, "apps", "train_detector.py"), "--model", "mask_rcnn",
-                            "--backbone", "mobilenetv2", "--alpha", "0.35", "--image-size", "64", "--train-images", "16",
+                            "--backbone", "mobilenetv2", "--alpha", "0.35", "--image-size", "64", "--train-images",
+                                "16",
                             "--val-images", "4", "--epochs", "2", "--batch-size", "4", "--rois-per-image", "32",
                             "--output", str(out)], env=env, capture_output=True, text=True, timeout=1200, check=False)
     assert train.returncode == 0, train.stderr[-3000:]

@@ -115,7 +115,8 @@ def test_coco_map_oracle_cases():
     from kerasnets.detection.metrics import coco_evaluate
 
     data = synthetic_shapes(10, 64, seed=6)
-    perfect = [{"boxes": b, "scores": np.ones(len(b)), "classes": c, "masks": m} for b, c, m in zip(data.boxes, data.classes, data.masks)]
+    perfect = [{"boxes": b, "scores": np.ones(len(b)), "classes": c, "masks": m} for b, c, m in zip(data.boxes,
+        data.classes, data.masks)]
     result = coco_evaluate(data, perfect, ("bbox", "segm"))
     assert result["bbox"]["mAP"] == pytest.approx(1.0) and result["segm"]["mAP50"] == pytest.approx(1.0)
     wrong = [{"boxes": b, "scores": np.ones(len(b)), "classes": (c + 1) % 3} for b, c in zip(data.boxes, data.classes)]

@@ -5,16 +5,16 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
-from conftest import ROOT
-
-keras = pytest.importorskip("keras")
 
 from kerasnets.detection import FasterRCNN, FastRCNN, MaskRCNN, synthetic_shapes
+from tests.conftest import ROOT
 
 TINY = {"backbone": "mobilenetv2", "backbone_kwargs": {"alpha": 0.35}, "num_classes": 3, "image_size": 64,
-            "freeze_batchnorm": False, "anchor_sizes": (8, 16, 32), "rpn_pre_nms_top_n_train": 100, "rpn_post_nms_top_n_train": 50,
+            "freeze_batchnorm": False, "anchor_sizes": (8, 16, 32), "rpn_pre_nms_top_n_train": 100,
+                "rpn_post_nms_top_n_train": 50,
             "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 30, "box_batch_size_per_image": 32,
             "representation_size": 32, "box_detections_per_img": 10, "seed": 1}
 
@@ -104,13 +104,12 @@ def test_clear_errors(data):
 JAX_SCRIPT = r"""
 import json, sys
 import numpy as np
-sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + '/tests')
 import keras
 from kerasnets.detection import FasterRCNN, synthetic_shapes
-import test_detection_models as t
+from tests import test_detection_models as t
 data = synthetic_shapes(8, 64, seed=0, min_size=10, max_size=28)
 model = FasterRCNN(**t.TINY)
-model.load_weights(sys.argv[2])
+model.load_weights(sys.argv[1])
 out = {k: np.asarray(v).tolist() for k, v in model.predict_on_batch(data.images[:4].astype('float32')).items()}
 model.compile(optimizer=keras.optimizers.Adam(3e-3))
 arrays = data.padded(data.max_objects, masks=False)
@@ -131,8 +130,8 @@ def test_same_detections_and_training_on_jax(data, tmp_path):
     model.save_weights(weights)
     want = model.predict_on_batch(data.images[:4].astype("float32"))
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    run = subprocess.run([sys.executable, "-c", JAX_SCRIPT, ROOT, weights], env=env, capture_output=True, text=True,
-                         timeout=600, check=False)
+    run = subprocess.run([sys.executable, "-c", JAX_SCRIPT, weights], env=env, capture_output=True, text=True,
+                         timeout=600, check=False, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
     got = json.loads(run.stdout.split("RESULT", 1)[1])
     assert got["out"]["num_detections"] == want["num_detections"].tolist()

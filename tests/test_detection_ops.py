@@ -7,12 +7,9 @@ import os
 import subprocess
 import sys
 
-import detection_reference as ref
+import keras
 import numpy as np
 import pytest
-from conftest import ROOT
-
-keras = pytest.importorskip("keras")
 from keras import ops
 
 from kerasnets.detection import boxes as box_lib
@@ -25,6 +22,8 @@ from kerasnets.detection.layers import (
     fpn_levels,
 )
 from kerasnets.detection.matcher import BalancedSampler, Matcher
+from tests import detection_reference as ref
+from tests.conftest import ROOT
 
 H, W, C = 10, 12, 3
 
@@ -233,8 +232,10 @@ def test_fpn_levels_and_multiscale_layer_round_trip(tmp_path):
     small = np.array([[[1, 1, 6, 6], [0, 0, 500, 500]]], "float32")
     layer = MultiScaleRoIAlign(2, 2, min_level=2, canonical_level=4)
     out = ops.convert_to_numpy(layer([f2, f3], small))
-    np.testing.assert_allclose(out[0, 0], ops.convert_to_numpy(det_ops.roi_align(f2, small, 2, 0.25, 2))[0, 0], atol=1e-6)
-    np.testing.assert_allclose(out[0, 1], ops.convert_to_numpy(det_ops.roi_align(f3, small, 2, 0.125, 2))[0, 1], atol=1e-6)
+    np.testing.assert_allclose(out[0, 0], ops.convert_to_numpy(det_ops.roi_align(f2, small, 2, 0.25, 2))[0, 0],
+        atol=1e-6)
+    np.testing.assert_allclose(out[0, 1], ops.convert_to_numpy(det_ops.roi_align(f3, small, 2, 0.125, 2))[0, 1],
+        atol=1e-6)
     fin = keras.Input((H, W, C))
     bin_ = keras.Input((4, 4))
     model = keras.Model([fin, bin_], [RoIAlign(3, 0.5, 2, False)(fin, bin_), RoIPooling(2, 0.5)(fin, bin_)])
@@ -252,15 +253,15 @@ import json, sys
 import numpy as np
 import jax, keras
 from keras import ops
-sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[1] + '/tests')
 from kerasnets.detection import ops as det_ops
-import test_detection_ops as t
+from tests import test_detection_ops as t
 f = t.features(); boxes = np.stack([t.case_boxes(0), t.case_boxes(1)])
 out = {}
 out['align'] = np.asarray(jax.jit(lambda f, b: det_ops.roi_align(f, b, 5, 0.5, -1, True))(f, boxes)).tolist()
 out['pool'] = np.asarray(det_ops.roi_pool(f, boxes, 3, 1.0)).tolist()
 nb, ns, nc = t.random_nms_case(1)
-out['nms'] = np.asarray(jax.jit(lambda b, s, c: det_ops.non_max_suppression(b, s, 0.5, max_output=70, classes=c)[0])(nb, ns, nc)).tolist()
+nms = jax.jit(lambda b, s, c: det_ops.non_max_suppression(b, s, 0.5, max_output=70, classes=c)[0])
+out['nms'] = np.asarray(nms(nb, ns, nc)).tolist()
 w = np.random.default_rng(7).normal(size=(2, len(boxes[0]), 5, 5, 3))
 g = jax.grad(lambda f: (det_ops.roi_align(f, boxes, 5, 0.5, -1, True) * w).sum())(f)
 out['grad'] = np.asarray(g).tolist()
@@ -271,8 +272,8 @@ print('RESULT' + json.dumps(out))
 def test_same_results_on_jax():
     pytest.importorskip("jax")
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "1", "JAX_PLATFORMS": "cpu"}
-    run = subprocess.run([sys.executable, "-c", JAX_SCRIPT, ROOT], env=env, capture_output=True, text=True, timeout=300,
-                         check=False)
+    run = subprocess.run([sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=300,
+                         check=False, cwd=ROOT)
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.split("RESULT", 1)[1])
     f = features()

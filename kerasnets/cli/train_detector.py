@@ -27,7 +27,8 @@ MODELS = ("faster_rcnn", "mask_rcnn")
 def parse_args(argv=None):
     doc = __doc__
     parser = argparse.ArgumentParser(prog="train_detector", description=doc.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc.split("\n\n", 1)[1])
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc.split("\n\n",
+                                         1)[1])
     parser.add_argument("--data", default="shapes", help="shapes (default), digits, coco:PATH or tfds:NAME")
     parser.add_argument("--val-data", help="held-out data in the same forms (default: a split of --data, or a "
                                            "fresh synthetic set)")
@@ -37,7 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--model", choices=MODELS, default="faster_rcnn")
     parser.add_argument("--backbone", default="resnet18", help="any registered kerasnets network (default: resnet18)")
     parser.add_argument("--alpha", type=float, help="width multiplier for MobileNet backbones")
-    parser.add_argument("--weights", default="none", help="backbone weights: none (default, random), imagenet, or a file")
+    parser.add_argument("--weights", default="none",
+        help="backbone weights: none (default, random), imagenet, or a file")
     parser.add_argument("--freeze-batchnorm", choices=("auto", "yes", "no"), default="auto",
                         help="auto (default): frozen with pretrained weights, trained from scratch otherwise")
     parser.add_argument("--fpn", action="store_true", help="add a feature pyramid (strides 4-32)")
@@ -49,10 +51,12 @@ def parse_args(argv=None):
     parser.add_argument("--rois-per-image", type=int, default=128, help="sampled RoIs per image (torchvision: 512)")
     parser.add_argument("--representation-size", type=int, default=256, help="box head FC width (torchvision: 1024)")
     parser.add_argument("--resume", metavar="MODEL", help="continue training a saved .keras detector (its history.csv "
-                                                          "in --output is appended to); --learning-rate restarts the schedule")
+                                                          "in --output is appended to); --learning-rate restarts the "
+                                                          "schedule")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default=os.path.join("runs", "detector"), help="output folder")
-    parser.add_argument("--backend", choices=("tensorflow", "jax"), help="Keras backend (default: KERAS_BACKEND or tensorflow)")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"),
+        help="Keras backend (default: KERAS_BACKEND or tensorflow)")
     args = parser.parse_args(argv)
     if args.image_size % 32:
         parser.error(f"--image-size must be a multiple of 32, got {args.image_size}")
@@ -159,7 +163,8 @@ def main(argv=None):
 
             model = keras.saving.load_model(args.resume, compile=False)
             if model.num_classes != train.num_classes:
-                raise ValueError(f"{args.resume} detects {model.num_classes} classes, the data has {train.num_classes}.")
+                raise ValueError(f"{args.resume} detects {model.num_classes} classes, the data has "
+                    f"{train.num_classes}.")
         else:
             model = build(args, train.class_names)
     except (ValueError, OSError) as e:
@@ -167,9 +172,11 @@ def main(argv=None):
         return 2
     steps = len(train) // args.batch_size
     if steps < 1:
-        print(f"train_detector: {len(train)} training images are fewer than one batch of {args.batch_size}.", file=sys.stderr)
+        print(f"train_detector: {len(train)} training images are fewer than one batch of {args.batch_size}.",
+            file=sys.stderr)
         return 2
-    schedule = keras.optimizers.schedules.CosineDecay(0.0, max(1, steps * args.epochs), warmup_target=args.learning_rate,
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, max(1, steps * args.epochs),
+        warmup_target=args.learning_rate,
                                                       warmup_steps=min(200, steps * args.epochs // 10))
     model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4, clipnorm=10.0), jit_compile=False)
     data = train.tf_dataset(args.batch_size, training=True, max_objects=train.max_objects, masks=masks, seed=args.seed)
@@ -183,11 +190,13 @@ def main(argv=None):
                 self.model.save(tmp)
 
     print(f"{args.model} on {args.backbone}{' + FPN' if args.fpn else ''}: {model.count_params():,} parameters, "
-          f"{len(train)} training / {len(val)} held-out images of {args.image_size} px, {steps} steps x {args.epochs} epochs")
+          f"{len(train)} training / {len(val)} held-out images of {args.image_size} px, {steps} steps x {args.epochs} "
+          "epochs")
     start = time.perf_counter()
     history_path = os.path.join(args.output, "history.csv")
     if args.epochs:
-        model.fit(data, epochs=args.epochs, shuffle=False, callbacks=[Save(), keras.callbacks.CSVLogger(history_path, append=bool(args.resume))],
+        model.fit(data, epochs=args.epochs, shuffle=False, callbacks=[Save(), keras.callbacks.CSVLogger(history_path,
+            append=bool(args.resume))],
                   verbose=2 if not sys.stdout.isatty() else 1)
     train_seconds = time.perf_counter() - start
     history = read_history(history_path) if os.path.exists(history_path) else {}

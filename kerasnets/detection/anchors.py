@@ -21,7 +21,8 @@ class AnchorGenerator:
         if len(aspect_ratios) == 1 and len(sizes) > 1:
             aspect_ratios = aspect_ratios * len(sizes)
         if len(sizes) != len(aspect_ratios):
-            raise ValueError(f"AnchorGenerator: {len(sizes)} levels of sizes but {len(aspect_ratios)} of aspect ratios.")
+            raise ValueError(f"AnchorGenerator: {len(sizes)} levels of sizes but {len(aspect_ratios)} of aspect "
+                "ratios.")
         if any(s <= 0 for level in sizes for s in level) or any(r <= 0 for level in aspect_ratios for r in level):
             raise ValueError("AnchorGenerator: sizes and aspect ratios must be positive.")
         self.sizes = sizes

@@ -48,7 +48,8 @@ class DetectionSet:
         if self.images.ndim != 4 or self.images.shape[-1] != 3 or self.images.dtype != np.uint8:
             raise DataError(f"images must be uint8 [N, H, W, 3], got {self.images.dtype} {self.images.shape}.")
         if not (len(self.images) == len(self.boxes) == len(self.classes)):
-            raise DataError(f"{len(self.images)} images but {len(self.boxes)} box lists and {len(self.classes)} class lists.")
+            raise DataError(f"{len(self.images)} images but {len(self.boxes)} box lists and {len(self.classes)} class "
+                "lists.")
         if not self.names:
             self.names = [f"image {i}" for i in range(len(self.images))]
         size = self.image_size
@@ -197,7 +198,8 @@ def synthetic_shapes(n, image_size=128, *, seed=0, max_objects=4, min_size=16, m
         for _ in range(int(rng.integers(1, max_objects + 1))):
             kind = int(rng.integers(0, len(SHAPE_CLASSES)))
             side = int(rng.integers(min_size, max_size + 1))
-            extent = (side, side) if kind == 0 else (side, int(np.clip(side * rng.uniform(0.6, 1.6), min_size, max_size)))
+            extent = (side, side) if kind == 0 else (side, int(np.clip(side * rng.uniform(0.6, 1.6), min_size,
+                max_size)))
             corner = _place(rng, occupied, size, extent)
             if corner is None:
                 continue
@@ -379,7 +381,8 @@ def read_coco(annotations, images_dir=None, image_size=None, *, masks=False, lim
         raise DataError(f"{path}: no such COCO annotation file.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataError(f"{path}: not a readable COCO json file ({type(e).__name__}: {e}).") from None
-    if not isinstance(coco, dict) or not all(isinstance(coco.get(k), list) for k in ("images", "annotations", "categories")):
+    if not isinstance(coco, dict) or not all(isinstance(coco.get(k), list) for k in ("images", "annotations",
+        "categories")):
         raise DataError(f"{path}: not a COCO instances file (needs 'images', 'annotations' and 'categories' lists).")
     try:
         categories = sorted(coco["categories"], key=lambda c: c["id"])
@@ -390,7 +393,8 @@ def read_coco(annotations, images_dir=None, image_size=None, *, masks=False, lim
         all_ids = {info["id"] for info in coco["images"]}
         for ann in coco["annotations"]:
             if ann["image_id"] not in all_ids:
-                raise DataError(f"{path}: annotation {ann.get('id')} refers to image id {ann['image_id']}, which is not listed.")
+                raise DataError(f"{path}: annotation {ann.get('id')} refers to image id {ann['image_id']}, which is "
+                    "not listed.")
             if ann["category_id"] not in class_of:
                 raise BoxError(f"{path}: annotation {ann.get('id')} has category id {ann['category_id']}, "
                                f"not among the categories {sorted(class_of)}.")
@@ -401,7 +405,8 @@ def read_coco(annotations, images_dir=None, image_size=None, *, masks=False, lim
     if images_dir is None:
         beside = os.path.join(os.path.dirname(path), "images")
         images_dir = beside if os.path.isdir(beside) else os.path.dirname(path)
-    target = None if image_size is None else ((image_size, image_size) if isinstance(image_size, int) else tuple(image_size))
+    target = None if image_size is None else ((image_size, image_size) if isinstance(image_size,
+        int) else tuple(image_size))
     images, boxes, classes, all_masks, names = [], [], [], [], []
     for info in infos:
         file = os.path.join(images_dir, info["file_name"])

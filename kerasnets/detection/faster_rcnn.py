@@ -46,7 +46,8 @@ def bce_with_logits(labels, logits):
 def _rpn_head(channels, anchors, name="rpn_head"):
     init = keras.initializers.RandomNormal(stddev=0.01)
     x_in = keras.Input((None, None, channels))
-    x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", kernel_initializer=init, name=f"{name}_conv")(x_in)
+    x = keras.layers.Conv2D(channels, 3, padding="same", activation="relu", kernel_initializer=init,
+        name=f"{name}_conv")(x_in)
     logits = keras.layers.Conv2D(anchors, 1, kernel_initializer=init, name=f"{name}_objectness")(x)
     deltas = keras.layers.Conv2D(anchors * 4, 1, kernel_initializer=init, name=f"{name}_deltas")(x)
     return keras.Model(x_in, [logits, deltas], name=name)
@@ -108,14 +109,17 @@ class FasterRCNN(keras.Model):
             "freeze_batchnorm": bool(freeze_batchnorm), "aspect_ratios": [float(r) for r in aspect_ratios],
             "rpn_pre_nms_top_n_train": rpn_pre_nms_top_n_train, "rpn_pre_nms_top_n_test": rpn_pre_nms_top_n_test,
             "rpn_post_nms_top_n_train": rpn_post_nms_top_n_train, "rpn_post_nms_top_n_test": rpn_post_nms_top_n_test,
-            "rpn_nms_thresh": rpn_nms_thresh, "rpn_fg_iou_thresh": rpn_fg_iou_thresh, "rpn_bg_iou_thresh": rpn_bg_iou_thresh,
+            "rpn_nms_thresh": rpn_nms_thresh, "rpn_fg_iou_thresh": rpn_fg_iou_thresh,
+                "rpn_bg_iou_thresh": rpn_bg_iou_thresh,
             "rpn_batch_size_per_image": rpn_batch_size_per_image, "rpn_positive_fraction": rpn_positive_fraction,
             "box_score_thresh": box_score_thresh, "box_nms_thresh": box_nms_thresh,
             "box_detections_per_img": box_detections_per_img, "box_fg_iou_thresh": box_fg_iou_thresh,
             "box_bg_iou_thresh": box_bg_iou_thresh, "box_batch_size_per_image": box_batch_size_per_image,
             "box_positive_fraction": box_positive_fraction, "box_candidates": box_candidates,
-            "representation_size": representation_size, "fpn_channels": fpn_channels, "roi_output_size": roi_output_size,
-            "sampling_ratio": sampling_ratio, "class_names": None if class_names is None else [str(c) for c in class_names],
+            "representation_size": representation_size, "fpn_channels": fpn_channels,
+                "roi_output_size": roi_output_size,
+            "sampling_ratio": sampling_ratio,
+                "class_names": None if class_names is None else [str(c) for c in class_names],
             "seed": seed, "backbone_kwargs": dict(backbone_kwargs or {}),
         }
         self.image_size = size
@@ -288,7 +292,8 @@ class FasterRCNN(keras.Model):
         ce = keras.losses.sparse_categorical_crossentropy(labels, cls_logits, from_logits=True)
         classifier = ops.sum(ce * ops.cast(roi_valid, "float32")) / count
         chosen = ops.sum(box_deltas * ops.one_hot(labels, self.num_classes + 1)[..., None], axis=2)
-        box = ops.sum(ops.sum(smooth_l1(chosen - targets, 1.0 / 9), axis=-1) * ops.cast(roi_positive, "float32")) / count
+        box = ops.sum(ops.sum(smooth_l1(chosen - targets, 1.0 / 9), axis=-1) * ops.cast(roi_positive,
+            "float32")) / count
         return classifier, box
 
     def _training_losses(self, inputs, maps, logits, deltas, proposals, valid):
@@ -330,7 +335,8 @@ class FasterRCNN(keras.Model):
         batch = ops.shape(boxes)[0]
         n = ops.shape(boxes)[1] * self.num_classes
         boxes = ops.reshape(boxes, (batch, n, 4))
-        classes = ops.reshape(ops.broadcast_to(ops.arange(self.num_classes, dtype="int32"), ops.shape(probs)), (batch, n))
+        classes = ops.reshape(ops.broadcast_to(ops.arange(self.num_classes, dtype="int32"), ops.shape(probs)), (batch,
+            n))
         big = ((boxes[..., 2] - boxes[..., 0]) >= 1e-2) & ((boxes[..., 3] - boxes[..., 1]) >= 1e-2)
         usable = ops.reshape(ops.broadcast_to(valid[..., None], ops.shape(probs)), (batch, n)) & big
         scores = ops.where(usable, ops.reshape(probs, (batch, n)), -np.inf)
@@ -382,7 +388,8 @@ class FasterRCNN(keras.Model):
         return self(x, training=False)
 
     def _jax_predict(self, x):
-        return self._jitted([v.value for v in self.trainable_variables], [v.value for v in self.non_trainable_variables], x)
+        return self._jitted([v.value for v in self.trainable_variables],
+            [v.value for v in self.non_trainable_variables], x)
 
 
 def postprocess(detections, model_size, image_size, mask_threshold=0.5):
@@ -425,7 +432,8 @@ class MaskRCNN(FasterRCNN):
         self.config.update({"mask_channels": mask_channels, "mask_roi_size": mask_roi_size})
         channels = self.config["fpn_channels"] if self.fpn else self.features.outputs[0].shape[-1]
         if self.fpn:
-            self.mask_pooler = MultiScaleRoIAlign(mask_roi_size, self.config["sampling_ratio"], min_level=2, name="mask_roi_align")
+            self.mask_pooler = MultiScaleRoIAlign(mask_roi_size, self.config["sampling_ratio"], min_level=2,
+                name="mask_roi_align")
         else:
             self.mask_pooler = RoIAlign(mask_roi_size, 1.0 / self.strides[0], self.config["sampling_ratio"],
                                         aligned=True, name="mask_roi_align")

@@ -68,5 +68,6 @@ def evaluate_detector(model, dataset, batch_size=8, iou_types=None):
     detections = model.detect(dataset.images, batch_size=batch_size)
     per_image = (time.perf_counter() - start) / max(len(dataset), 1)
     if iou_types is None:
-        iou_types = ("bbox", "segm") if dataset.masks is not None and detections and "masks" in detections[0] else ("bbox",)
+        iou_types = ("bbox",
+            "segm") if dataset.masks is not None and detections and "masks" in detections[0] else ("bbox",)
     return coco_evaluate(dataset, detections, iou_types), detections, per_image

@@ -33,5 +33,6 @@ def draw_detections(image, detections, class_names=None, score_threshold=0.5, ma
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         ty = y1 - 2 if y1 - th - base - 2 >= 0 else min(y1 + th + 2, canvas.shape[0] - base)
         cv2.rectangle(canvas, (x1, ty - th - 1), (x1 + tw + 2, ty + base - 1), colour, -1)
-        cv2.putText(canvas, label, (x1 + 1, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(canvas, label, (x1 + 1, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (255, 255, 255), 1,
+            cv2.LINE_AA)
     return canvas
