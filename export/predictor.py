@@ -6,7 +6,7 @@ float32 graph converted to TFLite and run by XNNPACK is 2-3x faster with outputs
 same inputs as `model.predict` (preprocessed or not, exactly as the Keras model does):
 
     fast = LiteRTPredictor(kerasnets.MobileNetV2(weights="imagenet"))
-    probabilities = fast.predict(kerasnets.preprocess_input(images, mode="tf"))
+    probabilities = fast.predict(kerasnets.preprocess_input(np.array(images, "float32"), mode="tf"))
 """
 
 import os

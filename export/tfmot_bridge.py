@@ -88,7 +88,7 @@ def optimize_to_tflite(model, path, data, epochs=1, sparsity=None, preprocessing
         check = x[: min(4, len(x))]
         from kerasnets.imagenet import preprocess_input
 
-        reference = model.predict(check if mode == "none" else preprocess_input(check, mode=mode), verbose=0)
+        reference = model.predict(check if mode == "none" else preprocess_input(check.copy(), mode=mode), verbose=0)
         np.savez(job_dir / "data.npz", x=x, y=y, check=check, reference=np.asarray(reference))
         (job_dir / "job.json").write_text(json.dumps(dict(
             mode="prune" if sparsity is not None else "qat", sparsity=sparsity, epochs=epochs, batch_size=batch_size,

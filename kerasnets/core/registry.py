@@ -24,6 +24,8 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 PREPROCESSING_MODES = ("caffe", "tf", "torch", "none")
 
 
@@ -112,6 +114,8 @@ class ModelSpec:
 
         if self.preprocessing == "none":
             return x
+        if isinstance(x, np.ndarray):  # a copy: unlike keras' preprocess_input, never modify the caller's array
+            x = x.astype(x.dtype if x.dtype.kind == "f" else "float32")
         return preprocess_input(x, data_format=data_format, mode=self.preprocessing)
 
 
