@@ -6,7 +6,9 @@
 
 Each photo is prepared the way its network was evaluated: the shorter side scaled to the input
 size / the spec's crop fraction (256 px for 224 at 0.875), then the centre cut out; `--resize
-plain` squeezes the whole photo to the input size instead. Prints "ImageNet ID: <wnid>, Label: <name>" for the best class, then the top-K table, and can
+plain` squeezes the whole photo to the input size instead.
+
+Prints "ImageNet ID: <wnid>, Label: <name>" for the best class, then the top-K table, and can
 write the photo annotated with its label. Any image OpenCV reads works (grayscale, RGBA, palette,
 16-bit); a missing, corrupt or unreadable file ends with one line on stderr and exit status 1.
 """
@@ -23,7 +25,6 @@ import numpy as np
 from kerasnets.core.weights import WeightsError
 from kerasnets.images import ImageError, center_crop, load_image, resize, save_image
 from kerasnets.utils import import_keras_quietly
-
 
 #: The network whose ImageNet weights come with kerasnets' own install (a pip package): works offline.
 OFFLINE_MODEL = "efficientnet_lite0"
