@@ -200,6 +200,20 @@ def run_study(model_name="efficientnet_lite0", quantizations=QUANTIZATIONS, view
     return inputs, expected, results
 
 
+#: Keras top-1 probabilities above which agreement is also reported: near-ties (textures, where the
+#: float model itself is unsure) flip under any perturbation of the logits.
+CONFIDENCE = (0.2, 0.5)
+
+
+def confident_agreement(expected, result, threshold):
+    """(top-1 agreement, number of inputs) over the inputs whose Keras top-1 probability >= threshold."""
+    reference = expected[result.compared]
+    keep = reference.max(axis=-1) >= threshold
+    if not keep.any():
+        return None, 0
+    return float(np.mean(np.argmax(reference[keep], -1) == np.argmax(result.probabilities[keep], -1))), int(keep.sum())
+
+
 def summary_rows(expected, results):
     reference = next((r.file_bytes for r in results if r.quantization == "float32"), None)
     rows = []
@@ -209,6 +223,9 @@ def summary_rows(expected, results):
                          top5_overlap=overlap, max_abs_diff=max_diff, file_mb=r.file_bytes / 1e6,
                          size_ratio=r.file_bytes / reference if reference else None, latency_ms=r.latency_ms,
                          calibration_images=r.calibration))
+        for threshold in CONFIDENCE:
+            rows[-1][f"top1_agreement_p{threshold:g}"], rows[-1][f"inputs_p{threshold:g}"] = confident_agreement(
+                expected, r, threshold)
     return rows
 
 
@@ -253,6 +270,12 @@ def markdown(model_name, inputs, expected, results):
         ratio = "–" if r["size_ratio"] is None else f"{r['size_ratio']:.2f}x"
         lines.append(f"| {r['quantization']} | {r['inputs']} | {r['top1_agreement']:.1%} | {r['top5_overlap']:.1%} | "
                      f"{r['max_abs_diff']:.3f} | {r['file_mb']:.2f} | {ratio} | {r['latency_ms']:.1f} |")
+    lines += ["", "Top-1 agreement where the Keras model is sure of itself (its top-1 probability at least):", "",
+              "| file | " + " | ".join(f"p >= {t:g}" for t in CONFIDENCE) + " |", "|---|" + "---:|" * len(CONFIDENCE)]
+    for r in rows:
+        lines.append(f"| {r['quantization']} | " + " | ".join(
+            f"{r[f'top1_agreement_p{t:g}']:.1%} of {r[f'inputs_p{t:g}']}" if r[f"inputs_p{t:g}"] else "–"
+            for t in CONFIDENCE) + " |")
     disagreements = [row for row in detail_rows(inputs, expected, results) if not row["agree"]]
     lines += ["", "Disagreements (where the file's top-1 differs from Keras):", ""]
     if disagreements:
