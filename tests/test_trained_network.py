@@ -172,3 +172,20 @@ def test_quantization_study_meets_its_goals(lite0_home, monkeypatch, tmp_path):
     text = study.write_report("efficientnet_lite0", inputs, expected, files, tmp_path, "report")
     assert "| int8 | 100 |" in text and (tmp_path / "report.png").stat().st_size > 0
     assert len((tmp_path / "report.csv").read_text().splitlines()) == 1 + 4 * len(inputs.images)
+
+
+def test_center_crop_is_the_evaluation_view():
+    from kerasnets.images import center_crop
+
+    # a 300 x 400 photo whose columns count 0, 1, 2, ...: the crop is centred and scaled as torchvision's
+    # Resize(256) + CenterCrop(224) would do it
+    photo = np.repeat(np.tile(np.arange(400, dtype=np.float32)[None, :, None] * 0.5, (300, 1, 1)), 3, axis=-1)
+    crop = center_crop(photo.astype(np.uint8), 224, 0.875)
+    assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
+    # 300 -> 256 rows (scale 0.853), 400 -> 341 columns; the centre 224 columns cover 58 ... 282 of 341,
+    # i.e. columns 68 ... 330 of the photo, whose values are half that
+    assert abs(int(crop[0, 0, 0]) - 34) <= 1 and abs(int(crop[0, -1, 0]) - 165) <= 1
+    whole = center_crop(photo.astype(np.uint8), (150, 100), 1.0)  # keeps the whole height: 300 -> 150
+    assert whole.shape == (150, 100, 3) and abs(int(whole[0, 0, 0]) - 50) <= 1
+    with pytest.raises(ValueError, match=r"crop_fraction must be in \(0, 1\]"):
+        center_crop(photo, 224, 1.5)
