@@ -30,7 +30,10 @@ def photos(size=224):
 
     from kerasnets.images import center_crop
 
-    return np.stack([center_crop(getattr(skimage.data, name)(), size, size / (size + 32))
+    def rgb(image):  # scikit-image's camera is grayscale
+        return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+
+    return np.stack([center_crop(rgb(getattr(skimage.data, name)()), size, size / (size + 32))
                      for name in PHOTOS]).astype("float32")
 
 
