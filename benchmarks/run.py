@@ -9,12 +9,18 @@ Sections (results as CSV + Markdown + PNG in --output, and the summary in benchm
           tf.function call and through model.predict_on_batch, and batch-32 throughput, as ratios;
   fast    the fast CPU path (export.predictor.LiteRTPredictor, LiteRT float32 + XNNPACK) vs
           keras.applications' tf.function at batch 1, with the largest output difference;
-  litert  MobileNet v1/v2 width x resolution grids and ResNet50 as float32, float16, dynamic and
-          int8 .tflite files: size, LiteRT latency with 1 and 2 threads, multiply-adds per second
-          against this CPU's fp32 matrix-multiply peak, and the fit of latency to multiply-adds.
+  litert  MobileNet v1/v2 width x resolution grids, ResNet50 and EfficientNet-Lite0 ... Lite4 as
+          float32, float16, dynamic and int8 .tflite files: size, LiteRT latency with 1 and 2
+          threads, multiply-adds per second against this CPU's fp32 matrix-multiply peak, top-1
+          agreement with Keras on the sample photos, and the fit of latency to multiply-adds.
 
-Weights are random (nothing can be downloaded here); latency does not depend on them. Benchmarks
-measure and report: nothing here fails because a machine is slow.
+Weights are random where they would have to be downloaded (latency does not depend on them);
+networks whose ImageNet weights come with a pip package (EfficientNet-Lite0/1/2) use them, so
+their agreement column is measured on a trained network. Benchmarks measure and report: nothing
+here fails because a machine is slow.
+
+    python benchmarks/run.py --sections litert --grids efficientnet_lite0 efficientnet_lite1 efficientnet_lite2 \
+        efficientnet_lite3 efficientnet_lite4 --output benchmarks/results/efficientnet_lite
 """
 
 import argparse
@@ -48,10 +54,13 @@ SHARED = {spec.builder_name: spec.input_size for spec in _specs() if spec.weight
 FAST = ("MobileNet", "MobileNetV2", "ResNet50")
 #: Networks also timed against a second keras.applications copy: the noise floor of a ratio.
 CONTROLS = ("MobileNetV2", "VGG19", "ResNet50V2")
-#: The width x resolution grids of the specs, plus ResNet50 at its one size.
+#: The width x resolution grids of the specs, ResNet50 at its one size, and the EfficientNet-Lite
+#: variants at theirs.
 GRIDS = {
     **{spec.name: dict(alphas=spec.grid.alphas, sizes=spec.grid.sizes) for spec in _specs() if spec.grid is not None},
     "resnet50": dict(alphas=(None,), sizes=(224,)),
+    **{spec.name: dict(alphas=(None,), sizes=(spec.input_size,)) for spec in _specs()
+       if spec.family == "efficientnet_lite"},
 }
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 QUICK = dict(shared={"MobileNetV3Small": 96}, fast=("MobileNetV3Small",), grids={"mobilenet": dict(alphas=(0.25,),
@@ -293,6 +302,19 @@ def top1_agreement(model_bytes, keras_model, images):
     return float(np.mean(np.argmax(got, -1) == np.argmax(expected, -1)))
 
 
+def offline_weights(info, **options):
+    """(model, 'imagenet') when the network's ImageNet weights come with a pip package that is
+    installed, else (model with random weights, 'random')."""
+    from kerasnets.core.weights import WeightsError
+
+    if (info.weights_source or "").startswith("package"):
+        try:
+            return info.build(weights="imagenet", **options), "imagenet"
+        except WeightsError:
+            pass
+    return info.build(weights=None, **options), "random"
+
+
 def bench_litert(grids, quantizations, repeats, output):
     import keras
 
@@ -311,7 +333,7 @@ def bench_litert(grids, quantizations, repeats, output):
     for i, (family, alpha, size) in enumerate(points, start=1):
         info = kerasnets.model_info(family)
         options = {} if alpha is None else {"alpha": alpha}
-        model = info.build(weights=None, input_shape=(size, size, 3), **options)
+        model, weights = offline_weights(info, input_shape=(size, size, 3), **options)
         macs = kerasnets.profile(model).macs
         wrapped = with_preprocessing(model, info.preprocessing)
         images = np.stack([keras.ops.convert_to_numpy(keras.ops.image.resize(x, (size, size))) for x in samples])
@@ -324,7 +346,7 @@ def bench_litert(grids, quantizations, repeats, output):
                 row = dict(network=family, alpha=alpha, size=size,
                     quantization=quantize if quantize != "none" else "float32",
                            mult_adds_m=macs / 1e6, file_mb=len(data) / 1e6,
-                           agreement=top1_agreement(data, wrapped, images))
+                           agreement=top1_agreement(data, wrapped, images), weights=weights)
                 for threads in (1, 2):
                     ms = latency_ms(data, threads, runs=repeats, warmup=3)
                     row[f"latency_{threads}t_ms"] = ms
@@ -333,7 +355,7 @@ def bench_litert(grids, quantizations, repeats, output):
                 rows.append(row)
         keras.backend.clear_session()
     columns = ["network", "alpha", "size", "quantization", "mult_adds_m", "file_mb", "latency_1t_ms", "latency_2t_ms",
-               "gmacs_1t", "gmacs_2t", "peak_fraction_1t", "agreement"]
+               "gmacs_1t", "gmacs_2t", "peak_fraction_1t", "agreement", "weights"]
     formats = {"alpha": "{:g}", "mult_adds_m": "{:.0f}", "file_mb": "{:.2f}", "latency_1t_ms": "{:.2f}",
                "latency_2t_ms": "{:.2f}", "gmacs_1t": "{:.1f}", "gmacs_2t": "{:.1f}", "peak_fraction_1t": "{:.2f}",
                "agreement": "{:.2f}"}
@@ -343,9 +365,9 @@ def bench_litert(grids, quantizations, repeats, output):
                        f"NumPy/BLAS matmul ({blas[1]:.1f} / {blas[2]:.1f} GMAC/s on 1 / 2 threads) and a LiteRT "
                        "256x2048x2048 "
                        f"fully-connected layer ({litert[1]:.1f} / {litert[2]:.1f}); peak_fraction_1t = gmacs_1t / "
-                       f"{peaks[1]:.1f}. agreement: top-1 agreement with Keras on the sample photos (random weights, "
-                       "so int8 "
-                       "agreement is a lower bound).", formats)
+                       f"{peaks[1]:.1f}. agreement: top-1 agreement with Keras on the sample photos (with random "
+                       "weights a lower bound for int8; see docs/efficientnet_lite0_quantization.md for a trained "
+                       "network on 100 inputs).", formats)
     fits = cost_growth(rows, os.path.join(output, "cost_growth.png"))
     return text + "\n" + fits
 

@@ -87,6 +87,20 @@ def resize(image, size):
     return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
+def center_crop(image, size, crop_fraction=0.875):
+    """The evaluation view of an RGB image: scaled so that `size` = (height, width) (or one int)
+    covers `crop_fraction` of it along its shorter side (224 px out of 256 for 0.875), then the
+    centre `size` cut out; `crop_fraction=1` keeps the whole shorter side."""
+    height, width = (size, size) if isinstance(size, int) else size
+    if not 0 < crop_fraction <= 1:
+        raise ValueError(f"crop_fraction must be in (0, 1]; received {crop_fraction}.")
+    scale = max(height / image.shape[0], width / image.shape[1]) / crop_fraction
+    scaled = (max(height, round(image.shape[0] * scale)), max(width, round(image.shape[1] * scale)))
+    image = resize(image, scaled)
+    top, left = (scaled[0] - height) // 2, (scaled[1] - width) // 2
+    return np.ascontiguousarray(image[top:top + height, left:left + width])
+
+
 def list_images(folder):
     """The image files directly inside `folder` (by suffix), sorted."""
     return sorted(

@@ -193,7 +193,8 @@ def test_app_names_unknown_models_and_layers(tmp_path):
 
 
 def test_offline_demo_from_digits_to_int8_tflite(tmp_path):
-    """The README's second example: >= 95 % held-out accuracy in float, int8 LiteRT within 1 point."""
+    """The README's demo: EfficientNet-Lite0 fine-tuned from its ImageNet weights (a pip package, nothing
+    downloaded), >= 95 % held-out accuracy in float, int8 LiteRT within 1 point."""
     import keras
 
     output = tmp_path / "demo" / "model.keras"
@@ -202,7 +203,8 @@ def test_offline_demo_from_digits_to_int8_tflite(tmp_path):
     summary = json.loads((tmp_path / "demo" / "model_summary.json").read_text())
     print(f"\ndigits demo: Keras float {summary['keras_accuracy']:.4f}, LiteRT int8 {summary['tflite_accuracy']:.4f}, "
           f"{summary['validation_images']} images, {summary['tflite_bytes']} bytes, {seconds:.0f} s")
-    assert summary["validation_images"] == 359
+    assert summary["validation_images"] == 359 and summary["model"] == "efficientnet_lite0_classifier"
+    assert summary["scenario"] == "fine_tune_from" and "trains blocks 0-30 of 31" in result.stdout
     assert summary["keras_accuracy"] >= 0.95
     assert abs(summary["tflite_accuracy"] - summary["keras_accuracy"]) <= 0.01
     for name in ("model_curves.png", "model_confusion.png", "model_labels.txt", "model_report.txt",
@@ -218,6 +220,6 @@ def test_offline_demo_from_digits_to_int8_tflite(tmp_path):
     assert metadata.labels == [str(d) for d in range(10)] and metadata.mean == [0.0] and metadata.std == [1.0]
     model = keras.models.load_model(output)
     folder = scan_image_folder(tmp_path / "demo" / "digits")
-    images = read_images(folder.paths[::50], 32)
+    images = read_images(folder.paths[::50], summary["image_size"])
     assert np.mean(np.argmax(model.predict(images, verbose=0),
         axis=-1) == folder.labels[::50]) >= 0.9  # reloaded: raw pixels in

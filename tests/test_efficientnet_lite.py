@@ -24,21 +24,17 @@ PHOTOS = ("chelsea", "coffee", "camera")
 EXPECTED_TOP3 = {"chelsea": {"Egyptian_cat", "tiger_cat", "tabby"}, "coffee": {"espresso"}, "camera": {"tripod"}}
 
 
-def center_crop(image, size):
-    """The reference evaluation crop: the centre size/(size + 32) of the shorter side (0.875 at 224), resized."""
-    from kerasnets.images import resize, to_rgb8
-
-    image = to_rgb8(image)
-    h, w = image.shape[:2]
-    side = int(size / (size + 32) * min(h, w))
-    top, left = (h - side + 1) // 2, (w - side + 1) // 2
-    return resize(image[top:top + side, left:left + side], (size, size)).astype("float32")
-
-
 def photos(size=224):
+    """scikit-image's RGB photos as the reference evaluated: the centre size/(size + 32) of the shorter side."""
     import skimage.data
 
-    return np.stack([center_crop(getattr(skimage.data, name)(), size) for name in PHOTOS])
+    from kerasnets.images import center_crop
+
+    def rgb(image):  # scikit-image's camera is grayscale
+        return np.repeat(image[..., None], 3, axis=-1) if image.ndim == 2 else image
+
+    return np.stack([center_crop(rgb(getattr(skimage.data, name)()), size, size / (size + 32))
+                     for name in PHOTOS]).astype("float32")
 
 
 @contextlib.contextmanager

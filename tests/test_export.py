@@ -226,3 +226,31 @@ def test_grid_command(tmp_path, capsys):
     assert "| mobilenet | 0.25 | 128 | 0.48 | 14 |" in stdout
     assert {p.name for p in tmp_path.iterdir()} >= {"grid.md", "grid.csv", "grid.png",
         "mobilenet_0.25_128_float32.tflite"}
+
+
+def test_grid_of_a_family_of_variants(tmp_path, capsys):
+    status = cli.main(["grid", "--family", "efficientnet_lite", "--variants", "efficientnet_lite0", "--sizes", "96",
+                       "--weights", "none", "--quantize", "none", "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    # Lite0 at 96 px: the same 4.69 M parameters, (96/224)^2 of its 384 M convolution multiply-adds + 1.3 M for the
+    # classifier; no paper accuracy at 96 px
+    assert "| efficientnet_lite0 | – | 96 | 4.69 | 72 |" in out and out.rstrip().endswith("grid.png")
+    assert "| – | random |" in out
+    size = (tmp_path / "efficientnet_lite0_96_float32.tflite").stat().st_size
+    assert 4.5e6 * 4 < size < 4.8e6 * 4  # float32 weights, batch norm folded into them
+    rows = (tmp_path / "grid.csv").read_text().splitlines()
+    assert rows[0].endswith("paper_top1,weights") and len(rows) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--family", "efficientnet_lite", "--alphas", "0.5"], "scaled by variants, not by a width multiplier"),
+    (["--family", "efficientnet_lite", "--variants", "efficientnet_lite9"], "efficientnet_lite9: not in"),
+    (["--family", "mobilenet", "--variants", "mobilenet"], "--variants is for families of variants"),
+    (["--family", "resnet50"], "mobilenetv2) or a family of variants (alexnet, densenet, efficientnet_lite"),
+])
+def test_grid_bad_family_arguments(args, message, tmp_path, capsys):
+    assert cli.main(["grid", *args, "--quantize", "none", "--output-dir", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # refused before anything is written

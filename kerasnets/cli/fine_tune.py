@@ -4,7 +4,7 @@ plot and optionally export it as a `.tflite` for Android.
     python apps/fine_tune.py --data flowers/ --model mobilenetv2 --scenario fine_tune_top --epochs 10
     python apps/fine_tune.py --data flowers/ --model resnet50 --scenario fine_tune_from \
         --fine-tune-from conv5_block1_out
-    python apps/fine_tune.py --demo            # offline: digits -> MobileNet -> int8 .tflite -> LiteRT accuracy
+    python apps/fine_tune.py --demo            # offline: digits -> EfficientNet-Lite0 -> int8 .tflite -> LiteRT
 
 Writes, next to --output (default runs/<model>/model.keras): the `.keras` model, `<stem>_curves.png`
 (loss and accuracy per epoch, both phases), `<stem>_confusion.png`, `<stem>_report.txt` (the
@@ -28,9 +28,13 @@ from kerasnets.utils import atomic_output, import_keras_quietly, save_figure
 
 SCENARIOS = ("feature_extractor", "fine_tune_top", "fine_tune_from", "full")
 EXPORTS = ("none", "float32", "float16", "dynamic", "int8")
-#: The offline demo: scikit-learn's digits at 32 px, MobileNet trained from scratch (nothing to download).
-DEMO = dict(model="mobilenet", weights="none", scenario="full", epochs=20, head_epochs=0, image_size=32,
-            batch_size=32, learning_rate=2e-3, augment="rotation,zoom,translation", export_tflite="int8")
+#: The offline demo: scikit-learn's digits at 64 px, EfficientNet-Lite0 fine-tuned from its ImageNet weights
+#: (a pip package, so nothing is downloaded): one epoch for the new classifier, then every layer from the stem
+#: on at half its learning rate, BatchNorm frozen (benchmarks/transfer_learning.py compares this with training
+#: from scratch: `--weights none --scenario full --head-epochs 0 --learning-rate 2e-3`).
+DEMO = dict(model="efficientnet_lite0", weights="imagenet", scenario="fine_tune_from", fine_tune_from="stem_conv",
+            epochs=6, head_epochs=1, image_size=64, batch_size=32, learning_rate=1e-3, fine_tune_learning_rate=5e-4,
+            augment="rotation,zoom,translation", export_tflite="int8")
 
 
 def parse_args(argv=None):
@@ -40,7 +44,8 @@ def parse_args(argv=None):
     parser.add_argument("--data", metavar="DIR",
         help="image folder (<class>/<images>, or train/ and validation/ of those), "
                                                       "or tfds:NAME for a prepared tensorflow-datasets dataset")
-    parser.add_argument("--demo", action="store_true", help="offline end-to-end demo on scikit-learn's digits")
+    parser.add_argument("--demo", action="store_true",
+                        help="offline end-to-end demo on scikit-learn's digits (EfficientNet-Lite0, ImageNet weights)")
     parser.add_argument("--model", "-m", default="mobilenetv2", help="registered network (default: mobilenetv2)")
     parser.add_argument("--alpha", type=float, help="width multiplier for the MobileNets")
     parser.add_argument("--weights", default="imagenet", help="imagenet (default), none (random) or a weights file")
