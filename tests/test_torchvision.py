@@ -16,6 +16,7 @@ import http.server
 import json
 import os
 import subprocess
+import sys
 import threading
 from functools import partial
 
@@ -328,6 +329,38 @@ def test_adaptive_average_pooling_is_pytorchs(size, out):
         assert np.array_equal(y, x)
 
 
+JAX_SCRIPT = r"""
+import sys
+import numpy as np
+import keras
+import kerasnets
+from tests.test_torchvision import fixture_case
+from tests.torchvision_oracle import numpy_state, relative_difference, save_state_dict
+assert keras.backend.backend() == "jax"
+worst = 0.0
+for name in sys.argv[2:]:
+    keys_shapes, seed, pixels, expected = fixture_case(name)
+    path = save_state_dict(numpy_state(keys_shapes, seed), f"{sys.argv[1]}/{name}.pth")
+    spec = kerasnets.model_info(name)
+    model = spec.build(weights=str(path), input_shape=pixels.shape[1:], classifier_activation=None)
+    worst = max(worst, relative_difference(model.predict(spec.preprocess(pixels.astype("float32")), verbose=0),
+                                           expected))
+print(worst)
+"""
+
+
+@pytest.mark.slow
+def test_same_outputs_on_the_jax_backend(tmp_path):
+    """Adaptive pooling, ceil-mode pooling, symmetric padding: keras.ops only, so JAX gives torchvision's outputs."""
+    pytest.importorskip("jax")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", JAX_SCRIPT, str(tmp_path),
+                             "alexnet_torchvision", "googlenet_torchvision", "resnet18"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert float(result.stdout.split()[-1]) <= TOLERANCE
+
+
 # -- the whole zoo against torchvision itself (slow) -----------------------------------------------
 
 
@@ -362,6 +395,7 @@ def test_parity_with_torchvision(name, tmp_path):
         differences.append(relative_difference(ours, logits))
         counted.add(trainable(model))
         del model
+        path.unlink()  # up to 1.1 GB per network: do not keep them for pytest's three last runs
     assert counted == {params} and params == TORCHVISION_PARAMS[name]
     print(f"\nPARITY | {name} | torchvision.models.{tv_name} | {max(differences):.1e} | "
           f"{float(np.max(np.abs(logits))):.3g} | {params:,} |")
