@@ -37,15 +37,20 @@ _EXPORTS = {
     "kerasnets.images": ("ImageError", "load_image"),
     "kerasnets.core.profiler": ("Profile", "profile"),
     "kerasnets.models.lenet": ("LeNet5",),
-    "kerasnets.models.alexnet": ("AlexNet", "ZFNet"),
-    "kerasnets.models.vgg": ("VGG", "VGG11", "VGG11LRN", "VGG13", "VGG16", "VGG16C", "VGG19"),
+    "kerasnets.models.alexnet": ("AlexNet", "AlexNetTorchvision", "ZFNet"),
+    "kerasnets.models.vgg": (
+        "VGG", "VGG11", "VGG11LRN", "VGG13", "VGG16", "VGG16C", "VGG19", "VGG11BN", "VGG13BN", "VGG16BN", "VGG19BN",
+        "VGG16Torchvision", "VGG19Torchvision",
+    ),
     "kerasnets.models.resnet": (
         "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
-        "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNeXt", "ResNeXt50", "ResNeXt101", "CifarResNet",
-        "CifarResNet20", "CifarResNet56", "CifarResNet110", "CifarResNet164",
+        "ResNet50Torchvision", "ResNet101Torchvision", "ResNet152Torchvision",
+        "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNeXt", "ResNeXt50", "ResNeXt101", "ResNeXt101_64x4d",
+        "CifarResNet", "CifarResNet20", "CifarResNet56", "CifarResNet110", "CifarResNet164",
     ),
     "kerasnets.models.inception": (
-        "GoogLeNet", "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2", "compile_with_auxiliary",
+        "GoogLeNet", "GoogLeNetTorchvision", "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2",
+        "compile_with_auxiliary",
     ),
     "kerasnets.models.highway": ("HighwayNet", "PlainNet"),
     "kerasnets.models.densenet": ("DenseNetBC", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264"),
@@ -56,6 +61,7 @@ _EXPORTS = {
     ),
     "kerasnets.models.layers": (
         "LocalResponseNormalization", "Highway", "ConvHighway", "ScaledResidual", "ImagePreprocessing",
+        "AdaptiveAveragePooling2D",
     ),
     "kerasnets.style.losses": (
         "gram_matrix", "StyleLoss", "FeatureReconstructionLoss", "ContentLoss", "TotalVariationLoss", "PerceptualLoss",

@@ -136,3 +136,7 @@ def test_offline_imagenet_weights_is_one_clear_line(tmp_path):
 def test_list_models():
     result = run_app("--image", CAT, "--list")
     assert result.returncode == 0 and "vgg16" in result.stdout and "resnet50" in result.stdout
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert "ImageNet weights: keras.applications" in lines["resnet50"]
+    assert "ImageNet weights: torchvision resnet18-f37072fd.pth" in lines["resnet18"]
+    assert "ImageNet weights: -" in lines["zfnet"]

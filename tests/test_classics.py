@@ -73,12 +73,12 @@ def test_inception_v4_and_resnet_v1():
     [(kerasnets.ResNet18, 11.7e6, 1.8), (kerasnets.ResNet34, 21.8e6, 3.6), (kerasnets.ResNeXt50, 25.0e6, 4.2)],
 )
 def test_resnet18_34_and_resnext50(builder, params, gmacs):
-    result = kerasnets.profile(builder())
+    result = kerasnets.profile(builder(weights=None))
     assert within(result.params, params, 0.01) and within(result.macs / 1e9, gmacs, 0.02)
 
 
 def test_resnext101_32x8d():
-    model = kerasnets.ResNeXt101()
+    model = kerasnets.ResNeXt101(weights=None)
     assert within(model.count_params(), 88.8e6, 0.01)
     assert model.get_layer("conv2_block1_2_conv").groups == 32
 
@@ -130,8 +130,9 @@ SMALL = {
     "googlenet": (kerasnets.GoogLeNet, dict(aux_logits=True, classes=10), (224, 224, 3)),
     "inceptionv4": (kerasnets.InceptionV4, dict(classes=10), (299, 299, 3)),
     "inceptionresnetv1": (kerasnets.InceptionResNetV1, dict(classes=10), (299, 299, 3)),
-    "resnet18": (kerasnets.ResNet18, dict(classes=10, input_shape=(64, 64, 3)), (64, 64, 3)),
-    "resnext50": (kerasnets.ResNeXt50, dict(include_top=False, pooling="avg", input_shape=(64, 64, 3)), (64, 64, 3)),
+    "resnet18": (kerasnets.ResNet18, dict(weights=None, classes=10, input_shape=(64, 64, 3)), (64, 64, 3)),
+    "resnext50": (kerasnets.ResNeXt50, dict(weights=None, include_top=False, pooling="avg", input_shape=(64, 64, 3)),
+                  (64, 64, 3)),
     "cifar_resnet20": (kerasnets.CifarResNet, dict(depth=20, unit="full_preactivation"), (32, 32, 3)),
     "highwaynet": (kerasnets.HighwayNet, dict(depth=5, input_shape=(64,)), (64,)),
 }

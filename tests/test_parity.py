@@ -74,9 +74,9 @@ def test_bad_arguments_raise_clear_errors(kwargs, message):
         kerasnets.ResNet50(**kwargs)
 
 
-def test_no_imagenet_weights_for_resnet18():
+def test_no_imagenet_weights_for_resnet18_in_keras_layout():
     with pytest.raises(ValueError, match="no ImageNet weights are published"):
-        kerasnets.ResNet18(weights="imagenet")
+        kerasnets.ResNet("resnet18", variant="keras", weights="imagenet")
 
 
 def test_wrong_weights_file_is_a_clear_error(tmp_path):

@@ -93,8 +93,8 @@ def main(argv=None):
         if args.list:
             for name in kerasnets.list_models():
                 info = kerasnets.model_info(name)
-                print(f"{name:16s} {info.input_size:4d} px  {'imagenet' if info.imagenet_weights else '-':8s}  "
-                    f"{info.paper}")
+                print(f"{name:22s} {info.input_size:4d} px  ImageNet weights: {info.weights_source or '-':44s}  "
+                      f"{info.paper}")
             return 0
         info = kerasnets.model_info(args.model)
         try:

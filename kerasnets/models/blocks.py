@@ -30,38 +30,61 @@ def _needs_projection(x, out_channels, stride):
     return stride != 1 or x.shape[channel_axis()] != out_channels
 
 
+def conv3x3_bn(x, filters, *, stride=1, groups=1, use_bias=True, epsilon=RESNET_BN_EPSILON, symmetric_padding=False,
+               activation="relu", name):
+    """A 3x3 convolution -> BatchNormalization [-> activation] that keeps the grid (halves it when strided).
+
+    Keras' 'same' pads a strided convolution on an even grid only at the bottom and right;
+    `symmetric_padding=True` pads one pixel on every side first, as PyTorch's `padding=1` does,
+    which weights trained in PyTorch need. Unstrided, both are the same."""
+    padding = "same"
+    if symmetric_padding and stride != 1:
+        x = layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+        padding = "valid"
+    return conv_bn(x, filters, 3, strides=stride, padding=padding, groups=groups, use_bias=use_bias, epsilon=epsilon,
+                   activation=activation, name=name)
+
+
 def residual_bottleneck(
-    x, filters, *, stride=1, expansion=4, projection=None, width=None, groups=1, stride_on_3x3=False, name
+    x, filters, *, stride=1, expansion=4, projection=None, width=None, groups=1, stride_on_3x3=False, use_bias=True,
+    epsilon=RESNET_BN_EPSILON, symmetric_padding=False, name
 ):
     """The bottleneck residual block (He et al. 2016, Fig. 5 right): 1x1 reduce, 3x3, 1x1 expand to
     `expansion * filters` channels.
 
     The shortcut is the identity, or a strided 1x1 projection (option B) when the shape changes.
     As in keras.applications (and Caffe's ResNet), the stride sits on the first 1x1 convolution
-    unless `stride_on_3x3`. With `groups` > 1 and an inner `width`, this is the ResNeXt block
-    (Xie et al. 2017, Fig. 3c): the 3x3 convolution splits into `groups` paths.
+    unless `stride_on_3x3` (torchvision's "ResNet v1.5", and ResNeXt). With `groups` > 1 and an
+    inner `width`, this is the ResNeXt block (Xie et al. 2017, Fig. 3c): the 3x3 convolution splits
+    into `groups` paths. keras.applications' convolutions have biases and its batch norm epsilon
+    1.001e-5; torchvision's have no bias (`use_bias=False`), epsilon 1e-5 and `symmetric_padding`.
     """
     out_channels = expansion * filters
     width = filters if width is None else width
+    common = dict(use_bias=use_bias, epsilon=epsilon)
     if projection if projection is not None else _needs_projection(x, out_channels, stride):
-        shortcut = conv_bn(x, out_channels, 1, strides=stride, activation=None, name=f"{name}_0")
+        shortcut = conv_bn(x, out_channels, 1, strides=stride, activation=None, name=f"{name}_0", **common)
     else:
         shortcut = x
-    x = conv_bn(x, width, 1, strides=1 if stride_on_3x3 else stride, name=f"{name}_1")
-    x = conv_bn(x, width, 3, strides=stride if stride_on_3x3 else 1, padding="same", groups=groups, name=f"{name}_2")
-    x = conv_bn(x, out_channels, 1, activation=None, name=f"{name}_3")
+    x = conv_bn(x, width, 1, strides=1 if stride_on_3x3 else stride, name=f"{name}_1", **common)
+    x = conv3x3_bn(x, width, stride=stride if stride_on_3x3 else 1, groups=groups, symmetric_padding=symmetric_padding,
+                   name=f"{name}_2", **common)
+    x = conv_bn(x, out_channels, 1, activation=None, name=f"{name}_3", **common)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
-def residual_basic(x, filters, *, stride=1, projection=None, name):
-    """The basic residual block (He et al. 2016, Fig. 5 left): two 3x3 convolutions."""
+def residual_basic(x, filters, *, stride=1, projection=None, use_bias=True, epsilon=RESNET_BN_EPSILON,
+                   symmetric_padding=False, name):
+    """The basic residual block (He et al. 2016, Fig. 5 left): two 3x3 convolutions (the bias,
+    epsilon and padding options as in `residual_bottleneck`)."""
+    common = dict(use_bias=use_bias, epsilon=epsilon)
     if projection if projection is not None else _needs_projection(x, filters, stride):
-        shortcut = conv_bn(x, filters, 1, strides=stride, activation=None, name=f"{name}_0")
+        shortcut = conv_bn(x, filters, 1, strides=stride, activation=None, name=f"{name}_0", **common)
     else:
         shortcut = x
-    x = conv_bn(x, filters, 3, strides=stride, padding="same", name=f"{name}_1")
-    x = conv_bn(x, filters, 3, padding="same", activation=None, name=f"{name}_2")
+    x = conv3x3_bn(x, filters, stride=stride, symmetric_padding=symmetric_padding, name=f"{name}_1", **common)
+    x = conv3x3_bn(x, filters, activation=None, name=f"{name}_2", **common)
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 

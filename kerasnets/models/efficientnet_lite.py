@@ -33,7 +33,6 @@ model fine-tuned with EfficientNet-Lite-PyTorch.
 import functools
 import importlib.metadata
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -42,9 +41,10 @@ from pathlib import Path
 from keras import layers
 
 from kerasnets import imagenet
-from kerasnets.core import application
+from kerasnets.core import application, torch_weights
 from kerasnets.core.registry import Family
 from kerasnets.core.torch_format import load_state_dict
+from kerasnets.core.torch_weights import TorchLayout
 from kerasnets.core.weights import (
     WeightsError,
     WeightsFile,
@@ -219,59 +219,23 @@ def torch_layer_map(plan):
     return rows
 
 
-#: PyTorch parameter names of each kind of layer, and how each becomes the Keras variable.
-_TORCH_PARAMS = {
-    "conv": (("weight", lambda w: w.transpose(2, 3, 1, 0)),),  # (out, in, kh, kw) -> (kh, kw, in, out)
-    "depthwise": (("weight", lambda w: w.transpose(2, 3, 0, 1)),),  # (C, 1, kh, kw) -> (kh, kw, C, 1)
-    "bn": (("weight", None), ("bias", None), ("running_mean", None), ("running_var", None)),
-    "dense": (("weight", lambda w: w.T), ("bias", None)),  # (out, in) -> (in, out)
-}
+def torch_layout(plan):
+    """The lukemelas names of `plan`'s layers, as a `kerasnets.core.torch_weights.TorchLayout`."""
+    names = {keras_name: torch_name for keras_name, torch_name, _ in torch_layer_map(plan)}
+    return TorchLayout(names.get, "an EfficientNet-Lite state dict of this variant (lukemelas EfficientNet-PyTorch "
+                       "names)", optional=("_fc.",))
 
 
 def assign_torch_state(model, state, plan, source):
-    """Set `model`'s weights from a lukemelas-layout PyTorch state dict, layer by layer by name.
-
-    Every weighted layer of `model` must be filled and every tensor of `state` used (BatchNorm's
-    `num_batches_tracked` and, without the top, `_fc` excepted); a shape that differs is an error
-    naming both sides."""
-    used = set()
-    filled = set()
-    for keras_name, torch_name, kind in torch_layer_map(plan):
-        try:
-            layer = model.get_layer(keras_name)
-        except ValueError:
-            if kind == "dense":  # include_top=False
-                used.update(k for k in state if k.startswith(f"{torch_name}."))
-                continue
-            raise WeightsError(
-                f"{model.name} has no layer {keras_name!r}: it is not an EfficientNet-Lite model."
-            ) from None
-        values = []
-        for param, convert in _TORCH_PARAMS[kind]:
-            key = f"{torch_name}.{param}"
-            if key not in state:
-                raise WeightsError(
-                    f"{source} has no tensor {key!r} for layer {keras_name}: it is not an EfficientNet-Lite state "
-                    f"dict of this variant (lukemelas EfficientNet-PyTorch names)."
-                )
-            used.add(key)
-            values.append(convert(state[key]) if convert else state[key])
-        expected = [tuple(w.shape) for w in layer.weights]
-        if [v.shape for v in values] != expected:
-            raise WeightsError(
-                f"{source}: {torch_name} has shapes {[v.shape for v in values]} after conversion, but layer "
-                f"{keras_name} of {model.name} needs {expected} (another variant, or another number of classes?)."
-            )
-        layer.set_weights(values)
-        filled.add(keras_name)
-    unfilled = [layer.name for layer in model.layers if layer.weights and layer.name not in filled]
-    unused = [k for k in state if k not in used and not k.endswith(".num_batches_tracked")]
-    if unfilled or unused:
-        raise WeightsError(
-            f"{source} does not fit {model.name}: layers without weights {unfilled[:5]}, unused tensors "
-            f"{unused[:5]} (another variant?)."
-        )
-    return model
+    """Set `model`'s weights from a lukemelas-layout PyTorch state dict, layer by layer by name
+    (`kerasnets.core.torch_weights.assign_state`: every weighted layer filled, every tensor used but
+    BatchNorm's `num_batches_tracked` and, without the top, `_fc`; a shape that differs is an
+    error naming both sides)."""
+    names = {layer.name for layer in model.layers}
+    missing = [k for k, _, kind in torch_layer_map(plan) if k not in names and kind != "dense"]
+    if missing:
+        raise WeightsError(f"{model.name} has no layer {missing[0]!r}: it is not an EfficientNet-Lite model.")
+    return torch_weights.assign_state(model, state, torch_layout(plan), source)
 
 
 def locate_pytorch_weights(variant):
@@ -292,18 +256,8 @@ def locate_pytorch_weights(variant):
     return path
 
 
-def _sidecar(path):
-    return path.with_name(path.name + ".sha256")
-
-
-def _cached_problem(path):
-    """None if the converted file matches the SHA-256 recorded at conversion, else what is wrong."""
-    try:
-        recorded = _sidecar(path).read_text().split()[0]
-    except (OSError, IndexError):
-        return "has no record of its SHA-256 (the conversion did not finish)"
-    actual = file_digest(path, "sha256")
-    return None if actual == recorded else f"failed verification (sha256 {actual}, recorded {recorded})"
+_sidecar = torch_weights.sidecar
+_cached_problem = torch_weights.cached_problem
 
 
 def converted_weights_path(variant, log=None):
@@ -328,17 +282,10 @@ def converted_weights_path(variant, log=None):
     state = load_state_dict(pth)
     model = EfficientNetLite(variant, weights=None, name=f"efficientnet_lite{variant}")
     assign_torch_state(model, state, _plan(variant), pth)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise WeightsError(
-            f"Cannot create the weights cache folder {folder} ({e.strerror}). Set KERAS_HOME to a writable folder."
-        ) from None
+    torch_weights.ensure_cache_folder()
     with atomic_output(target, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
         model.save_weights(tmp)
-        digest = file_digest(tmp, "sha256")
-    with atomic_output(_sidecar(target), suffix=".sha256") as tmp:
-        tmp.write_text(f"{digest}  {target.name}\n")
+        torch_weights.record_digest(target, tmp)
     if log is not None:
         log(f"converted {pth.name} to {target} in {time.perf_counter() - start:.1f} s")
     return target
@@ -373,8 +320,7 @@ def _plan(variant, drop_connect_rate=0.2):
     return block_plan(width, depth, drop_connect_rate)
 
 
-def _is_torch_file(weights):
-    return isinstance(weights, (str, os.PathLike)) and Path(weights).suffix.lower() in (".pth", ".pt")
+_is_torch_file = torch_weights.is_torch_file
 
 
 # -- the builders --------------------------------------------------------------------------------
@@ -398,7 +344,7 @@ def EfficientNetLite(variant, include_preprocessing=True, drop_connect_rate=0.2,
         )
     if not 0 <= drop_connect_rate < 1:
         raise ValueError(f"{label}: drop_connect_rate must be in [0, 1); received {drop_connect_rate}.")
-    torch_weights = weights == "imagenet" or _is_torch_file(weights)
+    from_torch = weights == "imagenet" or _is_torch_file(weights)
     spec = PYTORCH_WEIGHTS[variant].spec() if weights == "imagenet" else None
     application.validate_arguments(
         label, include_top=arguments["include_top"], weights=weights, classes=arguments["classes"],
@@ -411,9 +357,9 @@ def EfficientNetLite(variant, include_preprocessing=True, drop_connect_rate=0.2,
     plan = block_plan(width, depth, drop_connect_rate)
     # Weights first: a missing package or a corrupt file is reported before the model is built.
     converted = converted_weights_path(variant) if weights == "imagenet" else None
-    state = load_state_dict(weights) if torch_weights and converted is None else None
+    state = load_state_dict(weights) if from_torch and converted is None else None
     arguments["name"] = arguments["name"] or f"efficientnet_lite{variant}"
-    arguments["weights"] = None if torch_weights else weights
+    arguments["weights"] = None if from_torch else weights
     model = application.build(
         functools.partial(efficientnet_lite_features, plan=plan, include_preprocessing=include_preprocessing),
         functools.partial(application.pooled_classifier, dropout=dropout),

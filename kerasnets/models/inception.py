@@ -1,7 +1,8 @@
 """The Inception family, each network written as its table of modules.
 
 - GoogLeNet (Inception v1): "Going Deeper with Convolutions" (Szegedy et al., CVPR 2015), Table 1,
-  with the two auxiliary classifiers of Sec. 5 as optional extra outputs.
+  with the two auxiliary classifiers of Sec. 5 as optional extra outputs; `variant="torchvision"`
+  (`GoogLeNetTorchvision`) is the batch-norm GoogLeNet torchvision publishes ImageNet weights for.
 - Inception v3: "Rethinking the Inception Architecture for Computer Vision" (Szegedy et al., CVPR
   2016), in the TF-slim/keras.applications layout that the official weights fit.
 - Inception-v4, Inception-ResNet-v1 and -v2: "Inception-v4, Inception-ResNet and the Impact of
@@ -14,16 +15,18 @@ the modules as data makes the paper's figures readable as code and every module 
 """
 
 import functools
+import re
 from dataclasses import dataclass
 
 import keras
 from keras import layers
 
 from kerasnets import imagenet
-from kerasnets.core import application
+from kerasnets.core import application, torch_weights
 from kerasnets.core.registry import Family
+from kerasnets.core.torch_weights import TorchLayout, TorchvisionWeights
 from kerasnets.core.weights import WeightsFile, WeightsSpec, h5_spec
-from kerasnets.models.layers import ScaledResidual
+from kerasnets.models.layers import AdaptiveAveragePooling2D, ScaledResidual
 
 preprocess_input = imagenet.preprocessing_function("tf")
 decode_predictions = imagenet.decode_predictions
@@ -34,13 +37,15 @@ BN_EPSILON = 1e-3
 @dataclass(frozen=True)
 class Conv:
     """Convolution without bias -> BatchNormalization(scale=False) -> ReLU; with `batch_norm=False`
-    (GoogLeNet, which predates batch norm) a biased convolution -> ReLU."""
+    (GoogLeNet, which predates batch norm) a biased convolution -> ReLU; `scale=True` gives the
+    batch norm its scale (torchvision's BasicConv2d)."""
 
     filters: int
     kernel: int | tuple = 1
     strides: int = 1
     padding: str = "same"
     batch_norm: bool = True
+    scale: bool = False
 
     def __call__(self, x, name):
         if not self.batch_norm:
@@ -51,7 +56,7 @@ class Conv:
         x = layers.Conv2D(
             self.filters, self.kernel, strides=self.strides, padding=self.padding, use_bias=False, name=f"{name}_conv"
         )(x)
-        x = layers.BatchNormalization(axis=application.channel_axis(), scale=False, epsilon=BN_EPSILON,
+        x = layers.BatchNormalization(axis=application.channel_axis(), scale=self.scale, epsilon=BN_EPSILON,
             name=f"{name}_bn")(x)
         return layers.Activation("relu", name=f"{name}_relu")(x)
 
@@ -332,35 +337,169 @@ def googlenet_features(x, batch_norm=False, naive=False):
     return x
 
 
+# -- GoogLeNet as torchvision has it ------------------------------------------------------------
+#: torchvision's ImageNet weights (torchvision.models.GoogLeNet_Weights.IMAGENET1K_V1, ported from
+#: TensorFlow) and their top-1 there.
+GOOGLENET_TORCHVISION = TorchvisionWeights("googlenet", "googlenet-1378be20.pth", 69.778)
+GOOGLENET_VARIANTS = ("paper", "torchvision")
+
+
+def ceil_max_pool(x, size, stride, name):
+    """PyTorch's `MaxPool2d(size, stride, ceil_mode=True)`: the last window may hang over the bottom
+    and right edges. The overhang is zero-padded, which never wins a max over ReLU outputs. With an
+    unknown input size, 'same' padding (the same grid for even sizes)."""
+    rows, cols = x.shape[1:3] if application.channel_axis() == -1 else x.shape[2:4]
+    if rows is None or cols is None:
+        return layers.MaxPooling2D(size, strides=stride, padding="same", name=name)(x)
+
+    def overhang(n):
+        out = -(-(n - size) // stride) + 1
+        if (out - 1) * stride >= n:  # PyTorch: the last window must start inside the input
+            out -= 1
+        return max((out - 1) * stride + size - n, 0)
+
+    pad = ((0, overhang(rows)), (0, overhang(cols)))
+    if pad != ((0, 0), (0, 0)):
+        x = layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
+    return layers.MaxPooling2D(size, strides=stride, name=name)(x)
+
+
+def torchvision_module(widths):
+    """torchvision's Inception module: every convolution batch-normalised (with scale, epsilon 1e-3),
+    and a 3x3 convolution in the "5x5" branch (a bug kept for the published weights)."""
+    f1, f3r, f3, f5r, f5, proj = widths
+    return (
+        (Conv(f1, 1, scale=True),),
+        (Conv(f3r, 1, scale=True), Conv(f3, 3, scale=True)),
+        (Conv(f5r, 1, scale=True), Conv(f5, 3, scale=True)),
+        (Pool("max", 3, 1, "same"), Conv(proj, 1, scale=True)),
+    )
+
+
+def googlenet_torchvision_features(x):
+    """conv 7x7/2 (padded 3 on every side), max pool, conv 1x1, conv 3x3, max pool, then Table 1's
+    modules; max pools in ceil mode, the one before 5a 2x2/2 (torchvision's)."""
+    x = layers.ZeroPadding2D(3, name="conv1_pad")(x)
+    x = Conv(64, 7, 2, "valid", scale=True)(x, "conv1")
+    x = ceil_max_pool(x, 3, 2, "pool1")
+    x = Conv(64, 1, scale=True)(x, "conv2_reduce")
+    x = Conv(192, 3, scale=True)(x, "conv2")
+    x = ceil_max_pool(x, 3, 2, "pool2")
+    pools = 2
+    for entry in GOOGLENET_TABLE:
+        if entry == "pool":
+            pools += 1
+            x = ceil_max_pool(x, 3 if pools == 3 else 2, 2, f"pool{pools}")
+        else:
+            name, widths = entry
+            x = inception_module(x, torchvision_module(widths), name)
+    return x
+
+
+def googlenet_torchvision_aux_classifier(x, classes, classifier_activation, name):
+    """torchvision's auxiliary head: adaptive 4x4 average pooling, 1x1 conv 128 (batch-normalised),
+    FC 1024, dropout 70 %, FC classes."""
+    x = AdaptiveAveragePooling2D(4, name=f"{name}_avgpool")(x)
+    x = Conv(128, 1, scale=True)(x, f"{name}_0")
+    x = layers.Flatten(name=f"{name}_flatten")(x)
+    x = layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
+    x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
+    return layers.Dense(classes, activation=classifier_activation, name=f"{name}_predictions")(x)
+
+
+_GOOGLENET_STEP = re.compile(r"inception_(\d[a-e])_b(\d)_(\d)_(conv|bn)")
+_GOOGLENET_FIXED = {
+    "conv1_conv": "conv1.conv", "conv1_bn": "conv1.bn",
+    "conv2_reduce_conv": "conv2.conv", "conv2_reduce_bn": "conv2.bn",
+    "conv2_conv": "conv3.conv", "conv2_bn": "conv3.bn", "predictions": "fc",
+    **{k: v for aux in (1, 2) for k, v in {
+        f"aux{aux}_0_conv": f"aux{aux}.conv.conv", f"aux{aux}_0_bn": f"aux{aux}.conv.bn",
+        f"aux{aux}_fc": f"aux{aux}.fc1", f"aux{aux}_predictions": f"aux{aux}.fc2"}.items()},
+}
+
+
+def googlenet_torchvision_name(keras_name):
+    """The torchvision module of a GoogLeNet layer: conv1..conv3, inception3a.branch1,
+    inception3a.branch2.0 ..., aux1.conv / fc1 / fc2, fc."""
+    if keras_name in _GOOGLENET_FIXED:
+        return _GOOGLENET_FIXED[keras_name]
+    match = _GOOGLENET_STEP.fullmatch(keras_name)
+    if match is None:
+        return None
+    module, branch, step, kind = match[1], int(match[2]), int(match[3]), match[4]
+    prefix = f"inception{module}.branch{branch + 1}"
+    return f"{prefix}.{kind}" if branch == 0 else f"{prefix}.{step}.{kind}"
+
+
+GOOGLENET_TORCHVISION_LAYOUT = TorchLayout(
+    googlenet_torchvision_name, "torchvision's GoogLeNet state dict",
+    flattened={"aux1_fc": "aux1_flatten", "aux2_fc": "aux2_flatten"}.get, optional=("fc.", "aux1.", "aux2."),
+)
+
+
+def _with_auxiliary(model, aux_logits, classes, classifier_activation, head):
+    if not aux_logits:
+        return model
+    auxiliary = [head(model.get_layer(after).output, classes, classifier_activation, f"aux{i}")
+                 for i, after in enumerate(GOOGLENET_AUX_AFTER, start=1)]
+    return keras.Model(model.inputs, [model.output, *auxiliary], name=model.name)
+
+
 @application.keras_application(weights=None)
-def googlenet(aux_logits=False, batch_norm=False, naive=False, **arguments):
+def googlenet(aux_logits=False, batch_norm=None, naive=False, variant="paper", **arguments):
     """GoogLeNet. `aux_logits=True` adds the classifiers on 4a and 4d as two extra outputs (train them
     with `compile_with_auxiliary`); `batch_norm=True` adds BN after every convolution (BN-Inception
-    style, no LRN); `naive=True` uses the modules of Fig. 2a (no reductions) to show what 1x1 buys."""
+    style, no LRN); `naive=True` uses the modules of Fig. 2a (no reductions) to show what 1x1 buys.
+    `variant="torchvision"` is torchvision's batch-norm GoogLeNet with its ImageNet weights (the
+    auxiliary heads' too); it takes 'tf' preprocessing (pixels scaled to [-1, 1]), which is what
+    torchvision's `transform_input` turns its 'torch'-normalised input into for these weights."""
     if aux_logits and not arguments["include_top"]:
         raise ValueError("GoogLeNet: aux_logits=True needs include_top=True (the auxiliary heads are classifiers).")
+    if variant not in GOOGLENET_VARIANTS:
+        raise ValueError(f"GoogLeNet: variant must be one of {GOOGLENET_VARIANTS}; received variant={variant!r}.")
+    classes, activation = arguments["classes"], arguments["classifier_activation"]
+    if variant == "torchvision":
+        if naive or batch_norm is False:
+            raise ValueError("GoogLeNet: torchvision's variant has batch norm and reduced modules; drop "
+                             f"batch_norm={batch_norm!r} and naive={naive!r}, or use variant='paper'.")
+        arguments["name"] = arguments["name"] or "googlenet_torchvision"
+        full = functools.partial(googlenet, aux_logits=True, variant="torchvision", weights=None,
+                                 name=arguments["name"])
+        arguments, finish = torch_weights.prepare(
+            "GoogLeNet(variant='torchvision')", arguments, GOOGLENET_TORCHVISION, default_size=224, min_size=32,
+            build_full=full, layout=GOOGLENET_TORCHVISION_LAYOUT,
+        )
+        model = application.build(
+            googlenet_torchvision_features, functools.partial(application.pooled_classifier, dropout=0.2),
+            default_size=224, min_size=32, validate=False, **arguments,
+        )
+        return finish(_with_auxiliary(model, aux_logits, classes, activation, googlenet_torchvision_aux_classifier))
+    if arguments["weights"] == "imagenet":
+        raise ValueError("GoogLeNet: no ImageNet weights are published for the paper's network; torchvision publishes "
+                         "them for its batch-norm variant: GoogLeNet(variant='torchvision') "
+                         "(kerasnets.GoogLeNetTorchvision), or use weights=None.")
+    arguments["name"] = arguments["name"] or "googlenet"
     model = application.build(
-        functools.partial(googlenet_features, batch_norm=batch_norm, naive=naive),
+        functools.partial(googlenet_features, batch_norm=bool(batch_norm), naive=naive),
         functools.partial(application.pooled_classifier, dropout=0.4),
         default_size=224, min_size=32, **arguments,
     )
-    if not aux_logits:
-        return model
-    auxiliary = [
-        googlenet_aux_classifier(model.get_layer(after).output, arguments["classes"],
-            arguments["classifier_activation"],
-                                 f"aux{i}")
-        for i, after in enumerate(GOOGLENET_AUX_AFTER, start=1)
-    ]
-    return keras.Model(model.inputs, [model.output, *auxiliary], name=model.name)
+    return _with_auxiliary(model, aux_logits, classes, activation, googlenet_aux_classifier)
 
 
 # Top-5: Table 2 of the paper (single model, single crop: 10.07 % error); parameters and
 # multiply-adds: Table 1 (6.8 M, 1.5 G), which our count exceeds by 3 % (the paper's table rounds).
-GoogLeNet = Family("inception", "Szegedy et al., Going Deeper with Convolutions", 2015, input_size=224,
-                   preprocessing="caffe").variant(
-    "googlenet", "GoogLeNet", googlenet, summary="GoogLeNet (Inception v1), Table 1 as data.",
+GOOGLENET = Family("inception", "Szegedy et al., Going Deeper with Convolutions", 2015, input_size=224,
+                   preprocessing="caffe")
+GoogLeNet = GOOGLENET.variant(
+    "googlenet", "GoogLeNet", googlenet, model_name=None, summary="GoogLeNet (Inception v1), Table 1 as data.",
     top5=89.93, params=6_998_552, mult_adds=1_582_671_872, paper_params=6.8e6, paper_mult_adds=1.55e9, tolerance=0.05,
+)
+GoogLeNetTorchvision = GOOGLENET.variant(
+    "googlenet_torchvision", "GoogLeNetTorchvision", googlenet,
+    options=dict(variant="torchvision", batch_norm=None, naive=False), weights=GOOGLENET_TORCHVISION,
+    preprocessing="tf", summary="torchvision's batch-norm GoogLeNet; loads torchvision's ImageNet weights.",
+    params=6_639_464, mult_adds=1_498_376_192,
 )
 
 

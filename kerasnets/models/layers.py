@@ -171,3 +171,66 @@ class ImagePreprocessing(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="kerasnets")
+class AdaptiveAveragePooling2D(keras.layers.Layer):
+    """Average pooling to a fixed `output_size` grid, whatever the input size: PyTorch's
+    `nn.AdaptiveAvgPool2d`, which torchvision's AlexNet (6x6), VGG (7x7) and GoogLeNet's auxiliary
+    heads (4x4) put before their first fully connected layer.
+
+    Output cell (i, j) averages rows floor(i H / h) .. ceil((i + 1) H / h) - 1 and the same for
+    columns, as PyTorch does; the windows may overlap (or repeat rows, for an input smaller than
+    the output). An input already of the output size passes unchanged. Needs static height and
+    width (the networks use it only under their fixed-size classifier).
+    """
+
+    def __init__(self, output_size, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+        if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+            raise ValueError(f"AdaptiveAveragePooling2D: output_size must be a positive int or a pair; "
+                             f"received {output_size!r}.")
+        self.output_size = size
+        self.data_format = keras.config.image_data_format() if data_format is None else data_format
+
+    def _spatial(self, shape):
+        return tuple(shape[1:3]) if self.data_format == "channels_last" else tuple(shape[2:4])
+
+    @staticmethod
+    def pooling_matrix(size, out):
+        """(out, size): row i averages input positions floor(i size / out) .. ceil((i + 1) size / out) - 1."""
+        matrix = [[0.0] * size for _ in range(out)]
+        for i in range(out):
+            start, end = (i * size) // out, -((-(i + 1) * size) // out)
+            for k in range(start, end):
+                matrix[i][k] = 1.0 / (end - start)
+        return matrix
+
+    def build(self, input_shape):
+        height, width = self._spatial(input_shape)
+        if height is None or width is None:
+            raise ValueError(f"{self.name}: AdaptiveAveragePooling2D needs a fixed input height and width; "
+                             f"received input shape {tuple(input_shape)}.")
+        self._identity = (height, width) == self.output_size
+        self._rows = self.pooling_matrix(height, self.output_size[0])
+        self._cols = self.pooling_matrix(width, self.output_size[1])
+        super().build(input_shape)
+
+    def call(self, inputs):
+        if self._identity:
+            return inputs
+        rows = ops.convert_to_tensor(self._rows, dtype=inputs.dtype)
+        cols = ops.convert_to_tensor(self._cols, dtype=inputs.dtype)
+        if self.data_format == "channels_last":
+            return ops.einsum("ih,bhwc,jw->bijc", rows, inputs, cols)
+        return ops.einsum("ih,bchw,jw->bcij", rows, inputs, cols)
+
+    def compute_output_shape(self, input_shape):
+        h, w = self.output_size
+        if self.data_format == "channels_last":
+            return (input_shape[0], h, w, input_shape[3])
+        return (input_shape[0], input_shape[1], h, w)
+
+    def get_config(self):
+        return {**super().get_config(), "output_size": self.output_size, "data_format": self.data_format}
