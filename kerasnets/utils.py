@@ -95,6 +95,98 @@ def atomic_output(path, suffix=None):
         raise
 
 
+class OutputError(ValueError):
+    """An output path cannot be written (missing or read-only folder, a folder where a file goes,
+    an unsupported suffix, an input file); raised before any work is done."""
+
+
+def is_folder_path(path):
+    """True when `path` names a folder: it ends with a path separator, or is an existing folder."""
+    text = os.fspath(path)
+    return text.endswith((os.sep, "/")) or os.path.isdir(text)
+
+
+def _nearest_existing(folder):
+    folder = Path(os.path.abspath(folder))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False, create_parents=False,
+                 default_suffix=None):
+    """Check, before any work is done, that `path` can be written; raise OutputError naming the fix.
+
+    A file output must not be an existing folder, must not be one of `inputs` (never overwrite an
+    input), must end in one of `suffixes` (lower case, with the dot; `default_suffix` stands in for
+    none), and its folder must exist (or, with `create_parents`, the nearest existing ancestor)
+    and be writable. A `folder` output (also any path ending in a separator) must not be a file,
+    and it or its nearest existing ancestor must be a writable folder. Returns `path` as a string.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise OutputError(f"the {what} path is empty; give a file name.")
+    if folder or text.endswith((os.sep, "/")):
+        if os.path.exists(text) and not os.path.isdir(text):
+            raise OutputError(f"{text}: the {what} folder is an existing file; give a folder path.")
+        parent = _nearest_existing(text)
+        if not parent.is_dir():
+            raise OutputError(f"{text}: cannot create the {what} folder because {parent} is a file, not a folder.")
+        if not os.access(parent, os.W_OK):
+            raise OutputError(f"{text}: cannot write the {what} folder; {parent} is not writable.")
+        return text
+    if os.path.isdir(text):
+        hint = f" ending in {suffixes[0]}" if suffixes else ""
+        raise OutputError(f"{text}: is a folder; the {what} must be a file name{hint}.")
+    for source in inputs:
+        if source is not None and os.path.exists(text) and _same_file(text, source):
+            raise OutputError(f"{text}: is an input file and would be overwritten; choose another {what} path.")
+    if suffixes is not None:
+        suffix = os.path.splitext(text)[1].lower() or default_suffix
+        if suffix not in suffixes:
+            raise OutputError(
+                f"{text}: the {what} must end in {' or '.join(suffixes)}"
+                + (f"; received {suffix!r}." if suffix else " (the file name has no suffix).")
+            )
+    parent = Path(os.path.dirname(os.path.abspath(text)))
+    if not parent.is_dir():
+        if not create_parents or not (ancestor := _nearest_existing(parent)).is_dir():
+            raise OutputError(f"{text}: the folder {parent} does not exist; create it first.")
+        parent = ancestor
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{text}: the folder {parent} is not writable.")
+    return text
+
+
+@contextlib.contextmanager
+def created_folders(*paths):
+    """Create the folders `paths` (with their parents); if the block fails, remove the ones this
+    call created that are still empty, so a failed run leaves no empty output folder behind."""
+    created = []
+    try:
+        for path in paths:
+            missing = []
+            folder = Path(os.path.abspath(path))
+            while not folder.exists():
+                missing.append(folder)
+                folder = folder.parent
+            os.makedirs(path, exist_ok=True)
+            created += missing  # deepest first
+        yield
+    except BaseException:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        raise
+
+
 def save_figure(figure, path, **options):
     """Write a matplotlib figure atomically (the format follows the suffix, PNG by default) and close it."""
     import matplotlib.pyplot as plt
