@@ -50,13 +50,19 @@ def captured_stderr():
 
 
 def import_keras_quietly():
-    """Import Keras (and its backend) without TensorFlow's start-up log lines; returns the module.
+    """Import Keras (and its backend, with its devices) without TensorFlow's start-up log lines;
+    returns the module.
 
     If the import fails, what the backend printed is attached to the exception.
     """
     with captured_stderr() as printed:
         try:
             import keras
+
+            if keras.backend.backend() == "tensorflow":  # the devices start here (CUDA probes log on stderr)
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
         except Exception as e:
             error = e
         else:
@@ -135,12 +141,12 @@ def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False,
         raise OutputError(f"the {what} path is empty; give a file name.")
     if folder or text.endswith((os.sep, "/")):
         if os.path.exists(text) and not os.path.isdir(text):
-            raise OutputError(f"{text}: the {what} folder is an existing file; give a folder path.")
+            raise OutputError(f"{text}: the {what} is an existing file; give a folder path.")
         parent = _nearest_existing(text)
         if not parent.is_dir():
-            raise OutputError(f"{text}: cannot create the {what} folder because {parent} is a file, not a folder.")
+            raise OutputError(f"{text}: cannot create the {what} because {parent} is a file, not a folder.")
         if not os.access(parent, os.W_OK):
-            raise OutputError(f"{text}: cannot write the {what} folder; {parent} is not writable.")
+            raise OutputError(f"{text}: cannot write the {what}; {parent} is not writable.")
         return text
     if os.path.isdir(text):
         hint = f" ending in {suffixes[0]}" if suffixes else ""
@@ -151,13 +157,18 @@ def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False,
     if suffixes is not None:
         suffix = os.path.splitext(text)[1].lower() or default_suffix
         if suffix not in suffixes:
+            listed = " or ".join(suffixes) if len(suffixes) <= 3 else (
+                f"{suffixes[0]} or {suffixes[1]} (or {', '.join(suffixes[2:])})")
             raise OutputError(
-                f"{text}: the {what} must end in {' or '.join(suffixes)}"
+                f"{text}: the {what} must end in {listed}"
                 + (f"; received {suffix!r}." if suffix else " (the file name has no suffix).")
             )
     parent = Path(os.path.dirname(os.path.abspath(text)))
     if not parent.is_dir():
-        if not create_parents or not (ancestor := _nearest_existing(parent)).is_dir():
+        ancestor = _nearest_existing(parent)
+        if not ancestor.is_dir():
+            raise OutputError(f"{text}: {ancestor} is a file, not a folder; the {what} cannot go inside it.")
+        if not create_parents:
             raise OutputError(f"{text}: the folder {parent} does not exist; create it first.")
         parent = ancestor
     if not os.access(parent, os.W_OK):

@@ -67,6 +67,8 @@ def main(argv=None):
     try:
         inputs = [args.content, args.style, args.transform_model]
         check_image_output(args.output, inputs=inputs)  # before any work
+        if args.transform_model and not os.path.isfile(args.transform_model):
+            raise ValueError(f"{args.transform_model}: no such transform model file.")
         content = load_image(args.content)
         style_image = load_image(args.style) if args.style else None
         keras = import_keras_quietly()
