@@ -257,9 +257,14 @@ def _parameter_count(path):
 
 
 def _network_of_size(values):
-    """The registered networks (at their default configuration) with exactly `values` weights."""
-    from kerasnets.core import registry
+    """The registered networks (at their default configuration) with exactly `values` weights. The
+    registry sits above this module (it imports it), so it is looked up, not imported: it is loaded
+    whenever a registered builder runs."""
+    import sys
 
+    registry = sys.modules.get("kerasnets.core.registry")
+    if registry is None:
+        return []
     return [spec.name for spec in registry.specs() if spec.params == values]
 
 
