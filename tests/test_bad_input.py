@@ -416,10 +416,11 @@ def test_exif_orientation_is_applied(tmp_path, orientation):
 @pytest.fixture(scope="module")
 def fine_tuned_file(tmp_path_factory):
     import kerasnets
-    from kerasnets.train import build_classifier
+    from kerasnets.train import build_classifier, compile_classifier
 
     base = kerasnets.MobileNet(alpha=0.25, input_shape=(32, 32, 3), weights=None, include_top=False)
-    model = build_classifier(base, 3, preprocessing="tf")
+    model = build_classifier(base, 3, preprocessing="tf")  # what apps/fine_tune.py builds, compiles and saves
+    compile_classifier(model, label_smoothing=0.1)
     path = tmp_path_factory.mktemp("ft") / "model.keras"
     model.save(path)
     return path

@@ -124,7 +124,7 @@ def main(argv=None):
         if args.chart:
             check_output(args.chart, what="chart (--chart)", suffixes=CHART_SUFFIXES)
         if args.markdown:
-            check_output(args.markdown, what="Markdown table (--markdown)", suffixes=(".md", ".txt", ".markdown"))
+            check_output(args.markdown, what="Markdown table (--markdown)")
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
