@@ -6,12 +6,15 @@ Android metadata -> verified with the LiteRT interpreter.
     export.to_tflite(model, "mobilenet_0.5_160_int8.tflite", quantize="int8", representative_data="photos/")
     export.to_saved_model(model, "mobilenet_saved_model")
 
-The export layer is TensorFlow-only (the converter is TensorFlow's).
+The export layer is TensorFlow-only (the converter is TensorFlow's). Names load on first use, so
+`python -m export` checks its arguments, and imports TensorFlow quietly, before anything else.
 """
 
-from export.errors import ExportError
-from export.saved_model import to_saved_model, with_preprocessing
-from export.tflite import QUANTIZATIONS, to_tflite
-from export.verify import verify
+from kerasnets.utils import lazy_exports
 
-__all__ = ["QUANTIZATIONS", "ExportError", "to_saved_model", "to_tflite", "verify", "with_preprocessing"]
+__all__, __getattr__, __dir__ = lazy_exports(__name__, {
+    "export.errors": ("ExportError",),
+    "export.saved_model": ("to_saved_model", "with_preprocessing"),
+    "export.tflite": ("QUANTIZATIONS", "to_tflite"),
+    "export.verify": ("verify",),
+})

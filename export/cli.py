@@ -18,7 +18,8 @@ def export_parser():
         epilog="Run 'python -m export grid --help' for the MobileNet width x resolution grid.",
     )
     parser.add_argument("source", help="a registered network name (e.g. mobilenet, resnet50) or a saved .keras file")
-    parser.add_argument("--output", "-o", required=True, help="the .tflite file to write")
+    parser.add_argument("--output", "-o", required=True,
+                        help="the .tflite file to write (never the source; its folder must exist)")
     parser.add_argument("--alpha", type=float, help="width multiplier (MobileNet family)")
     parser.add_argument("--size", type=int, help="input resolution in pixels (square)")
     parser.add_argument("--weights", default="imagenet", help="imagenet (default), none, or a weights file path")
@@ -31,7 +32,8 @@ def export_parser():
     parser.add_argument("--preprocessing", choices=("caffe", "tf", "torch", "none"),
                         help="preprocessing to bake in (default: the registered network's)")
     parser.add_argument("--saved-model", metavar="DIR",
-        help="also write a SavedModel (raw-pixel serving signature) here")
+        help="also write a SavedModel (raw-pixel serving signature) to this new or empty folder, or over an "
+             "earlier SavedModel (nothing else is ever replaced)")
     parser.add_argument("--verify-images", metavar="DIR",
         help="images to verify against Keras (default: --representative)")
     parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip the LiteRT check")
@@ -45,16 +47,48 @@ def export_parser():
     return parser
 
 
-def build_source(args, step):
-    import keras
+def is_model_file(source):
+    """A SOURCE that names a file (a `.keras` model) rather than a registered network."""
+    return source.endswith(".keras") or os.sep in source or "/" in source or os.path.isfile(source)
 
+
+def check_arguments(args):
+    """Everything that can be wrong with the arguments, found before any work (and before TensorFlow
+    starts): nothing is built, converted or written when one fails."""
+    from export.checks import (
+        check_keras_source,
+        check_saved_model_destination,
+        check_tflite_output,
+        read_label_file,
+    )
+    from export.errors import ExportError
+
+    model_file = is_model_file(args.source)
+    if model_file:
+        check_keras_source(args.source)
+    inputs = [args.source if model_file else None, args.labels]
+    check_tflite_output(args.output, inputs=inputs)
+    if args.labels is not None:
+        args.label_list = read_label_file(args.labels)
+    if args.saved_model:
+        check_saved_model_destination(args.saved_model, inputs=inputs + [args.output])
+        if os.path.abspath(args.saved_model) == os.path.abspath(args.output):
+            raise ExportError(f"{args.saved_model}: --saved-model and --output name the same path.")
+    if args.prune is not None and not args.qat_data:
+        raise ExportError("--prune fine-tunes while pruning: give the training images with --qat-data DIR.")
+    for option, folder in (("--representative", args.representative), ("--verify-images", args.verify_images),
+                           ("--qat-data", args.qat_data)):
+        if folder is not None and not os.path.isdir(folder):
+            raise ExportError(f"{folder}: the {option} folder does not exist.")
+    return model_file
+
+
+def build_source(args, step, model_file):
     import kerasnets
 
-    if args.source.endswith(".keras"):
-        if not os.path.isfile(args.source):
-            raise ValueError(f"{args.source}: no such model file.")
+    if model_file:
         step(f"loading {args.source}")
-        return keras.models.load_model(args.source), args.preprocessing
+        return kerasnets.load_model(args.source), args.preprocessing
     info = kerasnets.model_info(args.source)
     kwargs = {"weights": None if args.weights == "none" else args.weights}
     if args.alpha is not None:
@@ -80,6 +114,8 @@ def verification_images(args, size):
 
 def run_export(argv):
     args = export_parser().parse_args(argv)
+    args.label_list = None
+    model_file = check_arguments(args)
     steps = 4 + bool(args.saved_model) + bool(args.qat_data)
     counter = iter(range(1, steps + 1))
 
@@ -92,9 +128,8 @@ def run_export(argv):
     import export
     from export.saved_model import image_size
 
-    if args.prune is not None and not args.qat_data:
-        raise export.ExportError("--prune fine-tunes while pruning: give the training images with --qat-data DIR.")
-    model, preprocessing = build_source(args, step)
+    labels = args.label_list if args.labels is not None else None
+    model, preprocessing = build_source(args, step, model_file)
     size = image_size(model, args.size)
     if args.qat_data:
         from export import tfmot_bridge
@@ -103,13 +138,13 @@ def run_export(argv):
         step(f"{what} on {args.qat_data} ({args.qat_epochs} epoch(s), tensorflow-model-optimization)")
         tfmot_bridge.optimize_to_tflite(
             model, args.output, data=args.qat_data, epochs=args.qat_epochs, sparsity=args.prune,
-            preprocessing=preprocessing, labels=args.labels, quantize=args.quantize,
+            preprocessing=preprocessing, labels=labels, quantize=args.quantize,
         )
     else:
         step(f"converting to TFLite ({args.quantize if args.quantize != 'none' else 'float32'}"
              + (f", calibrating on {args.representative}" if args.quantize == "int8" else "") + ")")
         export.to_tflite(
-            model, args.output, quantize=args.quantize, representative_data=args.representative, labels=args.labels,
+            model, args.output, quantize=args.quantize, representative_data=args.representative, labels=labels,
             preprocessing=preprocessing, size=size[0], int8_io="int8" if args.int8_io else "uint8",
         )
     step(f"wrote {args.output} with metadata (labels, RGB input, normalization)")

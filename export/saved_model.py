@@ -11,6 +11,7 @@ from pathlib import Path
 
 import keras
 
+from export.checks import check_saved_model_destination
 from export.errors import ExportError
 from kerasnets.core.registry import preprocessing_for
 from kerasnets.models.layers import ImagePreprocessing
@@ -70,15 +71,17 @@ def with_preprocessing(model, preprocessing=None, size=None):
 
 
 def atomic_directory(path, write):
-    """Call `write(tmp_dir)`, then move the finished directory to `path` (replacing an old one)."""
-    path = Path(path)
-    if not path.parent.exists() or not os.access(path.parent, os.W_OK):
-        raise ExportError(f"{path}: the folder {path.parent} does not exist or is not writable.")
+    """Call `write(tmp_dir)`, then move the finished directory to `path`. Only a new or empty folder,
+    or an earlier SavedModel, is replaced: anything else at `path` is an ExportError (checked before
+    `write` runs), and nothing is ever deleted but the SavedModel being replaced."""
+    path = Path(check_saved_model_destination(path))
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part"))
     try:
         write(tmp)
         os.chmod(tmp, 0o777 & ~current_umask())
         if path.exists():
+            check_saved_model_destination(path)  # still an earlier SavedModel (or empty) after the work
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
             os.replace(path, old / path.name)
             os.replace(tmp, path)

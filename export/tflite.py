@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from export import metadata as metadata_lib
+from export.checks import read_label_file
 from export.converter import QUANTIZATIONS, configure
 from export.errors import ExportError
 from export.saved_model import resolve_preprocessing, with_preprocessing, write_saved_model
-from kerasnets.utils import atomic_output
+from kerasnets.utils import OutputError, atomic_output, check_output
 
 REPRESENTATIVE_SAMPLES = 100
 
@@ -33,10 +34,7 @@ def load_labels(labels, classes):
 
         return class_names()
     if isinstance(labels, (str, os.PathLike)):
-        try:
-            labels = [line.strip() for line in Path(labels).read_text().splitlines() if line.strip()]
-        except OSError as e:
-            raise ExportError(f"{labels}: cannot read the label file ({e.strerror}).") from None
+        labels = read_label_file(labels)
     labels = list(labels)
     if len(labels) != classes:
         raise ExportError(f"The label file has {len(labels)} labels but the model has {classes} classes.")
@@ -132,9 +130,11 @@ def to_tflite(model, path, quantize="none", representative_data=None, labels=Non
 
 
 def _check_writable(path):
-    folder = Path(path).resolve().parent
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise ExportError(f"{path}: the folder {folder} does not exist or is not writable.")
+    """Before converting: `path` is not a folder, and its folder exists and is writable."""
+    try:
+        check_output(path, what="TFLite file")
+    except OutputError as e:
+        raise ExportError(str(e)) from None
 
 
 def image_model_to_tflite(model, path, size, quantize="float16"):

@@ -52,6 +52,13 @@ def decode_predictions(preds, top=5):
             f"received an array of shape {tuple(preds.shape)}. Pass the output of a model built "
             "with include_top=True and classes=1000 (add a batch axis for a single image)."
         )
+    if not np.issubdtype(preds.dtype, np.number) or not np.all(np.isfinite(preds)):
+        bad = ~np.isfinite(preds.astype("float64", copy=False)) if np.issubdtype(preds.dtype, np.number) else None
+        where = f" in {int(bad.any(axis=1).sum())} of {len(preds)} samples" if bad is not None else ""
+        raise ValueError(
+            f"decode_predictions received non-finite scores (NaN or infinity){where}; they cannot be ranked. The "
+            "model diverged or its input was invalid (check the preprocessing and the weights)."
+        )
     if not isinstance(top, (int, np.integer)) or not 1 <= top <= NUM_CLASSES:
         raise ValueError(f"top must be an integer between 1 and {NUM_CLASSES}; received top={top!r}.")
     index = class_index()

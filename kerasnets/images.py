@@ -1,16 +1,27 @@
 """Reading photos for the networks: any file OpenCV decodes, as 8-bit RGB, with clear errors.
 
 Grayscale, gray+alpha, RGBA (composited on white), palette, 16-bit and floating-point images are
-all converted to `uint8` RGB. Missing, unreadable, corrupt, truncated and oversized files raise
-`ImageError` with a one-line message that names the file and the problem.
+all converted to `uint8` RGB, and the EXIF orientation of phone photos is applied (JPEG, PNG,
+WebP; OpenCV applies TIFF's itself). Missing, unreadable, corrupt, truncated and oversized files
+raise `ImageError` with a one-line message that names the file and the problem.
+
+Oversized: the width and height are read from the file's header before anything is decoded, and
+images above `max_image_pixels()` (150 megapixels; `KERASNETS_MAX_IMAGE_PIXELS` changes it) are
+refused, so a small file claiming 20000x20000 pixels (a "decompression bomb") costs nothing.
 """
 
 import os
+import struct
 
-import cv2
-import numpy as np
+from kerasnets.utils import OutputError, atomic_output, captured_stderr, check_output
 
-from kerasnets.utils import atomic_output, captured_stderr
+MAX_IMAGE_PIXELS_ENV = "KERASNETS_MAX_IMAGE_PIXELS"
+DEFAULT_MAX_IMAGE_PIXELS = 150_000_000
+# OpenCV's own limit for the formats whose header kerasnets does not read (set before cv2 decodes anything)
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", os.environ.get(MAX_IMAGE_PIXELS_ENV, str(DEFAULT_MAX_IMAGE_PIXELS)))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
 
 class ImageError(ValueError):
@@ -18,6 +29,140 @@ class ImageError(ValueError):
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
+
+
+def max_image_pixels():
+    """The largest image (width x height) `load_image` decodes: `KERASNETS_MAX_IMAGE_PIXELS`, else 150 million."""
+    text = os.environ.get(MAX_IMAGE_PIXELS_ENV)
+    if text is None:
+        return DEFAULT_MAX_IMAGE_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ImageError(f"{MAX_IMAGE_PIXELS_ENV}={text!r} is not a positive number of pixels (e.g. 300000000).")
+    return value
+
+
+def _tiff_tags(data, start, wanted):
+    """The values of the `wanted` tags of the first IFD of a TIFF structure at `data[start:]` (EXIF
+    blocks are TIFF structures); {} when it is malformed."""
+    found = {}
+    try:
+        order = {b"II": "<", b"MM": ">"}[bytes(data[start:start + 2])]
+        (offset,) = struct.unpack_from(order + "I", data, start + 4)
+        (count,) = struct.unpack_from(order + "H", data, start + offset)
+        for i in range(min(count, 1000)):
+            tag, kind, _, value = struct.unpack_from(order + "HHI4s", data, start + offset + 2 + 12 * i)
+            if tag in wanted:
+                found[tag] = struct.unpack_from(order + ("H" if kind == 3 else "I"), value)[0]
+    except (KeyError, struct.error):
+        return found
+    return found
+
+
+def _exif_orientation(data, start):
+    if bytes(data[start:start + 6]) == b"Exif\0\0":
+        start += 6
+    return _tiff_tags(data, start, {0x0112}).get(0x0112, 1)
+
+
+def image_header(data):
+    """`(width, height, orientation)` from the header of an encoded image (PNG, JPEG, GIF, BMP,
+    WebP, TIFF, PNM), without decoding it; `orientation` is the EXIF value (1 = as stored) where
+    the decoder ignores it, else 1. None for other formats or a header too damaged to read."""
+    data = memoryview(data).cast("B") if not isinstance(data, bytes) else data
+    head = bytes(data[:32])
+    try:
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            width, height = struct.unpack_from(">II", data, 16)
+            orientation, at = 1, 8
+            while at + 8 <= len(data):
+                length, kind = struct.unpack_from(">I4s", data, at)
+                if kind == b"eXIf":
+                    orientation = _exif_orientation(data, at + 8)
+                if kind in (b"IDAT", b"IEND"):
+                    break
+                at += 12 + length
+            return width, height, orientation
+        if head.startswith(b"\xff\xd8"):
+            at, size, orientation = 2, None, 1
+            while at + 4 <= len(data) and size is None:
+                if data[at] != 0xFF:
+                    return None
+                marker = data[at + 1]
+                if marker == 0xFF:
+                    at += 1
+                    continue
+                if marker in (0x01, *range(0xD0, 0xD8)):
+                    at += 2
+                    continue
+                (length,) = struct.unpack_from(">H", data, at + 2)
+                if marker == 0xE1 and orientation == 1:
+                    orientation = _exif_orientation(data, at + 4)
+                if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                    height, width = struct.unpack_from(">HH", data, at + 5)
+                    size = (width, height)
+                if marker == 0xDA:
+                    break
+                at += 2 + length
+            return (*size, orientation) if size else None
+        if head[:6] in (b"GIF87a", b"GIF89a"):
+            return (*struct.unpack_from("<HH", data, 6), 1)
+        if head.startswith(b"BM"):
+            (dib,) = struct.unpack_from("<I", data, 14)
+            width, height = struct.unpack_from("<HH" if dib == 12 else "<ii", data, 18)
+            return abs(width), abs(height), 1
+        if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+            size, orientation, at = None, 1, 12
+            while at + 8 <= len(data):
+                kind, length = struct.unpack_from("<4sI", data, at)
+                body = at + 8
+                if kind == b"VP8X":
+                    w, h = data[body + 4:body + 7], data[body + 7:body + 10]
+                    size = (int.from_bytes(w, "little") + 1, int.from_bytes(h, "little") + 1)
+                elif kind == b"VP8 " and size is None:
+                    w, h = struct.unpack_from("<HH", data, body + 6)
+                    size = (w & 0x3FFF, h & 0x3FFF)
+                elif kind == b"VP8L" and size is None:
+                    (bits,) = struct.unpack_from("<I", data, body + 1)
+                    size = ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+                elif kind == b"EXIF":
+                    orientation = _exif_orientation(data, body)
+                at = body + length + (length & 1)
+            return (*size, orientation) if size else None
+        if head[:4] in (b"II*\0", b"MM\0*"):
+            tags = _tiff_tags(data, 0, {256, 257})
+            return (tags[256], tags[257], 1) if len(tags) == 2 else None  # OpenCV applies TIFF orientation itself
+        if head[:1] == b"P" and head[1:2] in b"123456":
+            tokens = []
+            for line in bytes(data[2:1024]).split(b"\n"):
+                tokens += line.split(b"#")[0].split()
+                if len(tokens) >= 2:
+                    return int(tokens[0]), int(tokens[1]), 1
+    except (struct.error, ValueError, IndexError):
+        return None
+    return None
+
+
+def apply_orientation(image, orientation):
+    """Turn a decoded image (H, W[, C]) as EXIF `orientation` (1-8) says, so it shows upright."""
+    if orientation == 2:
+        return image[:, ::-1]
+    if orientation == 3:
+        return image[::-1, ::-1]
+    if orientation == 4:
+        return image[::-1]
+    if orientation == 5:
+        return image.swapaxes(0, 1)
+    if orientation == 6:
+        return image.swapaxes(0, 1)[:, ::-1]
+    if orientation == 7:
+        return image.swapaxes(0, 1)[::-1, ::-1]
+    if orientation == 8:
+        return image.swapaxes(0, 1)[::-1]
+    return image
 
 
 def to_rgb8(image):
@@ -57,14 +202,24 @@ def load_image(path):
         raise ImageError(f"{path}: cannot be read ({e.strerror}).") from None
     if data.size == 0:
         raise ImageError(f"{path}: the file is empty.")
+    header = image_header(data)
+    limit = max_image_pixels()
+    if header is not None and header[0] * header[1] > limit:
+        width, height, _ = header
+        raise ImageError(
+            f"{path}: the image is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), too large to "
+            f"decode safely: the limit is {limit / 1e6:g} megapixels. Downscale it, or raise the limit with the "
+            f"environment variable {MAX_IMAGE_PIXELS_ENV}={width * height}."
+        )
     with captured_stderr() as decoder_messages:
         try:
             image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
         except cv2.error as e:
             if "MAX_IMAGE_PIXELS" in str(e) or "CV_IO_MAX_IMAGE" in str(e):
                 raise ImageError(
-                    f"{path}: the image is too large to decode safely (over the OpenCV limit "
-                    "OPENCV_IO_MAX_IMAGE_PIXELS); downscale it first."
+                    f"{path}: the image is too large to decode safely (over the limit of {limit / 1e6:g} "
+                    f"megapixels); downscale it, or raise the limit with {MAX_IMAGE_PIXELS_ENV} (and "
+                    "OPENCV_IO_MAX_IMAGE_PIXELS)."
                 ) from None
             raise ImageError(f"{path}: cannot be decoded ({str(e).strip().splitlines()[-1]}).") from None
     if image is None:
@@ -73,6 +228,8 @@ def load_image(path):
             f"{path}: not a readable image (corrupt, truncated, or not an image format OpenCV decodes)"
             + (f": {detail.splitlines()[-1]}" if detail else ".")
         )
+    if header is not None and header[2] != 1:
+        image = np.ascontiguousarray(apply_orientation(image, header[2]))
     try:
         return to_rgb8(image)
     except ImageError as e:
@@ -109,12 +266,31 @@ def list_images(folder):
     )
 
 
+def writable_image_suffixes():
+    """The file suffixes OpenCV can write images as (lower case, with the dot)."""
+    candidates = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".avif", ".jp2",
+                  ".exr", ".hdr", ".gif")
+    return tuple(suffix for suffix in candidates if cv2.haveImageWriter("x" + suffix))
+
+
+def check_image_output(path, inputs=(), what="output image"):
+    """Before any work: `path` can take an image OpenCV writes (its suffix, default .png), its folder
+    exists and is writable, it is not a folder and not one of `inputs`. Raises ImageError."""
+    try:
+        return check_output(path, what=what, suffixes=writable_image_suffixes(), inputs=inputs, default_suffix=".png")
+    except OutputError as e:
+        raise ImageError(str(e)) from None
+
+
 def save_image(path, image_rgb):
     """Write a uint8 RGB image; the format follows the suffix (default PNG). Encoding comes first, so
     an unsupported suffix fails before anything is written, and the file appears atomically."""
     path = os.fspath(path)
     suffix = os.path.splitext(path)[1] or ".png"
-    ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(np.asarray(image_rgb)[..., ::-1]))
+    try:
+        ok, encoded = cv2.imencode(suffix, np.ascontiguousarray(np.asarray(image_rgb)[..., ::-1]))
+    except cv2.error:  # OpenCV 5 raises where 4 returned False
+        ok = False
     if not ok:
         raise ImageError(f"{path}: OpenCV cannot write images with the suffix {suffix!r}; use .png or .jpg.")
     with atomic_output(path) as tmp:

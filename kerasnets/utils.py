@@ -50,13 +50,19 @@ def captured_stderr():
 
 
 def import_keras_quietly():
-    """Import Keras (and its backend) without TensorFlow's start-up log lines; returns the module.
+    """Import Keras (and its backend, with its devices) without TensorFlow's start-up log lines;
+    returns the module.
 
     If the import fails, what the backend printed is attached to the exception.
     """
     with captured_stderr() as printed:
         try:
             import keras
+
+            if keras.backend.backend() == "tensorflow":  # the devices start here (CUDA probes log on stderr)
+                import tensorflow as tf
+
+                tf.config.list_physical_devices()
         except Exception as e:
             error = e
         else:
@@ -92,6 +98,103 @@ def atomic_output(path, suffix=None):
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        raise
+
+
+class OutputError(ValueError):
+    """An output path cannot be written (missing or read-only folder, a folder where a file goes,
+    an unsupported suffix, an input file); raised before any work is done."""
+
+
+def is_folder_path(path):
+    """True when `path` names a folder: it ends with a path separator, or is an existing folder."""
+    text = os.fspath(path)
+    return text.endswith((os.sep, "/")) or os.path.isdir(text)
+
+
+def _nearest_existing(folder):
+    folder = Path(os.path.abspath(folder))
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False, create_parents=False,
+                 default_suffix=None):
+    """Check, before any work is done, that `path` can be written; raise OutputError naming the fix.
+
+    A file output must not be an existing folder, must not be one of `inputs` (never overwrite an
+    input), must end in one of `suffixes` (lower case, with the dot; `default_suffix` stands in for
+    none), and its folder must exist (or, with `create_parents`, the nearest existing ancestor)
+    and be writable. A `folder` output (also any path ending in a separator) must not be a file,
+    and it or its nearest existing ancestor must be a writable folder. Returns `path` as a string.
+    """
+    text = os.fspath(path)
+    if not text.strip():
+        raise OutputError(f"the {what} path is empty; give a file name.")
+    if folder or text.endswith((os.sep, "/")):
+        if os.path.exists(text) and not os.path.isdir(text):
+            raise OutputError(f"{text}: the {what} is an existing file; give a folder path.")
+        parent = _nearest_existing(text)
+        if not parent.is_dir():
+            raise OutputError(f"{text}: cannot create the {what} because {parent} is a file, not a folder.")
+        if not os.access(parent, os.W_OK):
+            raise OutputError(f"{text}: cannot write the {what}; {parent} is not writable.")
+        return text
+    if os.path.isdir(text):
+        hint = f" ending in {suffixes[0]}" if suffixes else ""
+        raise OutputError(f"{text}: is a folder; the {what} must be a file name{hint}.")
+    for source in inputs:
+        if source is not None and os.path.exists(text) and _same_file(text, source):
+            raise OutputError(f"{text}: is an input file and would be overwritten; choose another {what} path.")
+    if suffixes is not None:
+        suffix = os.path.splitext(text)[1].lower() or default_suffix
+        if suffix not in suffixes:
+            listed = " or ".join(suffixes) if len(suffixes) <= 3 else (
+                f"{suffixes[0]} or {suffixes[1]} (or {', '.join(suffixes[2:])})")
+            raise OutputError(
+                f"{text}: the {what} must end in {listed}"
+                + (f"; received {suffix!r}." if suffix else " (the file name has no suffix).")
+            )
+    parent = Path(os.path.dirname(os.path.abspath(text)))
+    if not parent.is_dir():
+        ancestor = _nearest_existing(parent)
+        if not ancestor.is_dir():
+            raise OutputError(f"{text}: {ancestor} is a file, not a folder; the {what} cannot go inside it.")
+        if not create_parents:
+            raise OutputError(f"{text}: the folder {parent} does not exist; create it first.")
+        parent = ancestor
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{text}: the folder {parent} is not writable.")
+    return text
+
+
+@contextlib.contextmanager
+def created_folders(*paths):
+    """Create the folders `paths` (with their parents); if the block fails, remove the ones this
+    call created that are still empty, so a failed run leaves no empty output folder behind."""
+    created = []
+    try:
+        for path in paths:
+            missing = []
+            folder = Path(os.path.abspath(path))
+            while not folder.exists():
+                missing.append(folder)
+                folder = folder.parent
+            os.makedirs(path, exist_ok=True)
+            created += missing  # deepest first
+        yield
+    except BaseException:
+        for folder in created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
         raise
 
 

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 
 from kerasnets.core.weights import WeightsError
-from kerasnets.images import ImageError, center_crop, load_image, resize, save_image
-from kerasnets.utils import import_keras_quietly
+from kerasnets.images import ImageError, center_crop, check_image_output, load_image, resize, save_image
+from kerasnets.utils import OutputError, check_output, import_keras_quietly, is_folder_path
 
 #: The network whose ImageNet weights come with kerasnets' own install (a pip package): works offline.
 OFFLINE_MODEL = "efficientnet_lite0"
@@ -47,7 +47,8 @@ def parse_args(argv=None):
     parser.add_argument("--top", "-k", type=int, default=5, help="how many classes to list (default: 5)")
     parser.add_argument(
         "--output", "-o", metavar="PATH",
-        help="write the photo annotated with its top label (a file for one image, a folder for several)",
+        help="write the photo annotated with its top label: a file for one image, a folder (existing, or ending "
+             "in /) for several, where each gets a unique <name>_labelled.png; an input is never overwritten",
     )
     parser.add_argument("--show", action="store_true", help="open a window with the annotated photo")
     parser.add_argument("--list", action="store_true", help="list the registered networks and exit")
@@ -69,24 +70,48 @@ def annotate(image_rgb, label, score):
     return canvas
 
 
+def labelled_names(images):
+    """One unique output file name per input: `<stem>_labelled.png`; inputs that share a stem
+    (`a/x.jpg` and `b/x.jpg`, `cat.webp` and `cat.bmp`) keep their suffix (`cat_webp_labelled.png`),
+    then get a number (`x_labelled_2.png`), in the order given."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in images]
+    names = []
+    for path, stem in zip(images, stems):
+        if stems.count(stem) > 1:
+            suffix = os.path.splitext(path)[1].lstrip(".").lower()
+            stem = f"{stem}_{suffix}" if suffix else stem
+        name, number = f"{stem}_labelled.png", 2
+        while name in names:
+            name, number = f"{stem}_labelled_{number}.png", number + 1
+        names.append(name)
+    return names
+
+
 def output_paths(output, images):
+    """Where each annotated photo goes, checked before any work: one file for a single image given a
+    file name; else a folder (existing, or given with a trailing /) with a unique name per input.
+    No destination may be an input file."""
     if output is None:
         return [None] * len(images)
-    if len(images) == 1 and not os.path.isdir(output):
-        return [output]
-    os.makedirs(output, exist_ok=True)
-    return [os.path.join(output, os.path.splitext(os.path.basename(p))[0] + "_labelled.png") for p in images]
+    if len(images) == 1 and not is_folder_path(output):
+        return [check_image_output(output, inputs=images)]
+    try:
+        check_output(output, what="output folder for several images", folder=True)
+    except OutputError as e:
+        raise ImageError(str(e)) from None
+    destinations = [os.path.join(output, name) for name in labelled_names(images)]
+    if os.path.isdir(output):  # else the folder is created when the first result is written
+        for dest in destinations:
+            check_image_output(dest, inputs=images)
+    return destinations
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
         if not args.list:
-            photos = [load_image(path) for path in args.image]  # fail fast, before loading TensorFlow
-            destinations = output_paths(args.output, args.image)
-            for dest in destinations:
-                if dest is not None and not os.access(os.path.dirname(os.path.abspath(dest)), os.W_OK):
-                    raise ImageError(f"{dest}: the folder does not exist or is not writable.")
+            destinations = output_paths(args.output, args.image)  # fail fast, before loading TensorFlow
+            photos = [load_image(path) for path in args.image]
         import_keras_quietly()
         import kerasnets
 
@@ -97,6 +122,12 @@ def main(argv=None):
                       f"{info.paper}")
             return 0
         info = kerasnets.model_info(args.model)
+        if info.channels != 3:
+            raise ValueError(
+                f"{info.name} reads {info.input_size}x{info.input_size} grayscale images and classifies them into its "
+                "own classes (digits), not photos into the 1000 ImageNet classes; this program needs an ImageNet "
+                "network (see --list), e.g. --model mobilenet."
+            )
         try:
             model = info.build(weights=None if args.weights == "none" else args.weights)
         except WeightsError as e:
@@ -112,6 +143,7 @@ def main(argv=None):
             if dest is not None or args.show:
                 labelled = annotate(photo, label, float(score))
                 if dest is not None:
+                    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
                     save_image(dest, labelled)
                     print(f"Annotated image written to {dest}")
                 if args.show:

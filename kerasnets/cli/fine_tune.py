@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from kerasnets.train.datasets import DataError, digits_image_folder, split_image_folder
-from kerasnets.utils import atomic_output, import_keras_quietly, save_figure
+from kerasnets.utils import atomic_output, check_output, created_folders, import_keras_quietly, save_figure
 
 SCENARIOS = ("feature_extractor", "fine_tune_top", "fine_tune_from", "full")
 EXPORTS = ("none", "float32", "float16", "dynamic", "int8")
@@ -204,29 +204,47 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         check_dependencies()
+        for role, path in files.items():  # every output, before any work; the run folder may be new
+            check_output(path, what=f"{role} file", create_parents=True)
         folder = os.path.dirname(os.path.abspath(args.output))
-        os.makedirs(folder, exist_ok=True)
-        if not os.access(folder, os.W_OK):
-            raise DataError(f"{folder}: the output folder is not writable.")
-        if args.demo and not args.data:
-            args.data = os.path.join(folder, "digits")
-            digits_image_folder(args.data, size=args.image_size)
-            print(f"Demo data: scikit-learn's 1,797 handwritten digits as {args.image_size}-px RGB images in "
-                f"{args.data}")
-        args.folders = None
-        if not args.data.startswith("tfds:"):  # scan before TensorFlow loads: bad data fails in a second
-            args.folders = split_image_folder(args.data, args.validation_split, seed=args.seed)
-            train_folder, validation_folder = args.folders
-            print(f"Data: {len(train_folder)} training and {len(validation_folder)} validation images, "
-                  f"{train_folder.num_classes} classes ({', '.join(train_folder.class_names[:10])}"
-                  f"{', ...' if train_folder.num_classes > 10 else ''})")
-        keras = import_keras_quietly()
-        if args.mixed_precision:
-            keras.config.set_dtype_policy(f"mixed_{args.mixed_precision}")
-        return run_training(args, files, keras, start)
+        with created_folders(folder):  # a failed run leaves no empty folder behind
+            if args.demo and not args.data:
+                args.data = os.path.join(folder, "digits")
+                digits_image_folder(args.data, size=args.image_size)
+                print(f"Demo data: scikit-learn's 1,797 handwritten digits as {args.image_size}-px RGB images in "
+                    f"{args.data}")
+            args.folders = None
+            if not args.data.startswith("tfds:"):  # scan before TensorFlow loads: bad data fails in a second
+                args.folders = split_image_folder(args.data, args.validation_split, seed=args.seed)
+                train_folder, validation_folder = args.folders
+                check_validation(args, train_folder, validation_folder)
+                print(f"Data: {len(train_folder)} training and {len(validation_folder)} validation images, "
+                      f"{train_folder.num_classes} classes ({', '.join(train_folder.class_names[:10])}"
+                      f"{', ...' if train_folder.num_classes > 10 else ''})")
+            keras = import_keras_quietly()
+            if args.mixed_precision:
+                keras.config.set_dtype_policy(f"mixed_{args.mixed_precision}")
+            return run_training(args, files, keras, start)
     except (DataError, ValueError, OSError) as e:  # ExportError, WeightsError and ImageError are ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 1
+
+
+def check_validation(args, train_folder, validation_folder):
+    """The run reports held-out accuracy: refuse an empty validation split, saying what would fill it."""
+    if len(validation_folder):
+        return
+    if args.validation_split == 0:
+        raise DataError(
+            "--validation-split 0 holds out no images, but the run measures accuracy on held-out images; use a "
+            f"split such as 0.2, or put train/ and validation/ folders in {args.data}."
+        )
+    counts = train_folder.counts()
+    raise DataError(
+        f"{args.data}: no class has two images (largest: {int(counts.max())}), so none can be held out for "
+        f"validation whatever --validation-split is; add images (at least 2 per class), or put train/ and "
+        f"validation/ folders in {args.data}."
+    )
 
 
 def run_training(args, files, keras, start):

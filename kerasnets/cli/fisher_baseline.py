@@ -280,10 +280,10 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         check_dependencies()
-        os.makedirs(args.output, exist_ok=True)
-        if not os.access(args.output, os.W_OK):
-            raise OSError(f"{args.output}: the output folder is not writable.")
-        with tempfile.TemporaryDirectory(prefix="fisher_demo_") as scratch:
+        from kerasnets.utils import check_output, created_folders
+
+        check_output(args.output, what="output folder", folder=True)  # before any work
+        with created_folders(args.output), tempfile.TemporaryDirectory(prefix="fisher_demo_") as scratch:
             return run(args, scratch)
     except (ValueError, OSError) as e:  # DataError, ImageError and WeightsError are ValueErrors
         print(f"error: {e}", file=sys.stderr)

@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from kerasnets.core.weights import WeightsError
-from kerasnets.images import ImageError, load_image, save_image
+from kerasnets.images import ImageError, check_image_output, load_image, save_image
 from kerasnets.utils import import_keras_quietly
 
 
@@ -27,6 +27,16 @@ def non_negative(text):
     return value
 
 
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, received {text}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, received {text}")
+    return value
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content", required=True, help="the photo to stylise")
@@ -34,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--transform-model", metavar="PATH", help="a trained .keras transform network (fast mode)")
     parser.add_argument("--output", "-o", required=True, help="where to write the result (.png or .jpg)")
     parser.add_argument("--size", type=int, default=512, help="long side in pixels (default 512)")
-    parser.add_argument("--iterations", type=int, default=300, help="optimisation steps (default 300)")
+    parser.add_argument("--iterations", type=positive_int, default=300, help="optimisation steps (default 300)")
     parser.add_argument("--content-weight", type=non_negative, default=1.0)
     parser.add_argument("--style-weight", type=non_negative, default=1e3)
     parser.add_argument("--tv-weight", type=non_negative, default=1e-5)
@@ -42,7 +52,8 @@ def parse_args(argv=None):
                         help="vgg19 with Gatys' layers (default) or vgg16 with Johnson's")
     parser.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
     parser.add_argument("--weights", default="imagenet", help="VGG weights: imagenet (default), none, or a file")
-    parser.add_argument("--save-every", type=int, metavar="K", help="also write every K-th iterate as OUTPUT_iterK.png")
+    parser.add_argument("--save-every", type=positive_int, metavar="K",
+                        help="also write every K-th iterate as OUTPUT_iterK.png")
     args = parser.parse_args(argv)
     if bool(args.style) == bool(args.transform_model):
         parser.error("give either --style (optimisation) or --transform-model (fast network), not both")
@@ -54,20 +65,19 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        inputs = [args.content, args.style, args.transform_model]
+        check_image_output(args.output, inputs=inputs)  # before any work
+        if args.transform_model and not os.path.isfile(args.transform_model):
+            raise ValueError(f"{args.transform_model}: no such transform model file.")
         content = load_image(args.content)
         style_image = load_image(args.style) if args.style else None
-        folder = os.path.dirname(os.path.abspath(args.output))
-        if not os.access(folder, os.W_OK):
-            raise ImageError(f"{args.output}: the folder does not exist or is not writable.")
         keras = import_keras_quietly()
         from kerasnets import style
 
         if args.transform_model:
-            if not os.path.isfile(args.transform_model):
-                raise ValueError(f"{args.transform_model}: no such transform model file.")
-            import kerasnets.models.layers  # noqa: F401  (registers the custom layers)
+            import kerasnets
 
-            model = keras.models.load_model(args.transform_model, compile=False)
+            model = kerasnets.load_model(args.transform_model, compile=False)
             batch = style.as_image_batch(content, args.size)
             h, w = (int(d) // 4 * 4 for d in batch.shape[1:3])
             result = model.predict(keras.ops.convert_to_numpy(batch)[:, :h, :w], verbose=0)[0]

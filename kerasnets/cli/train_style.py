@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kerasnets.core.weights import WeightsError
 from kerasnets.images import ImageError, load_image
-from kerasnets.utils import atomic_output, import_keras_quietly
+from kerasnets.utils import OutputError, atomic_output, check_output, import_keras_quietly
 
 
 def main(argv=None):
@@ -25,15 +25,24 @@ def main(argv=None):
     parser.add_argument("--output", required=True, help="the trained network (.keras)")
     parser.add_argument("--tflite", help="also export a float16 .tflite here")
     parser.add_argument("--size", type=int, default=256, help="training crop size, a multiple of 4 (default 256)")
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=2, help="passes over the photos (default 2)")
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--content-weight", type=float, default=1.0)
     parser.add_argument("--style-weight", type=float, default=1e3)
     parser.add_argument("--tv-weight", type=float, default=1e-5)
     parser.add_argument("--weights", default="imagenet", help="VGG16 weights: imagenet (default), none, or a file")
     args = parser.parse_args(argv)
-    if not args.output.endswith(".keras"):
-        parser.error("--output must end in .keras")
+    if args.epochs < 1 or args.batch_size < 1:
+        parser.error(f"--epochs and --batch-size must be at least 1; received {args.epochs} and {args.batch_size}")
+    try:
+        check_output(args.output, what="transform network (--output)", suffixes=(".keras",), inputs=[args.style])
+        if args.tflite:
+            check_output(args.tflite, what="--tflite file", suffixes=(".tflite",), inputs=[args.style])
+            if os.path.abspath(args.tflite) == os.path.abspath(args.output):
+                raise OutputError(f"{args.tflite}: --tflite and --output name the same file.")
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     try:
         style_image = load_image(args.style)
         import_keras_quietly()

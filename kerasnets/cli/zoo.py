@@ -13,7 +13,10 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kerasnets.utils import atomic_output, import_keras_quietly, save_figure
+from kerasnets.utils import OutputError, atomic_output, check_output, import_keras_quietly, save_figure
+
+#: What matplotlib writes (--chart), by suffix.
+CHART_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp")
 
 
 def measure(names, progress=True):
@@ -117,6 +120,14 @@ def main(argv=None):
     if args.specs:
         print(spec_table())
         return 0
+    try:  # before measuring every network
+        if args.chart:
+            check_output(args.chart, what="chart (--chart)", suffixes=CHART_SUFFIXES)
+        if args.markdown:
+            check_output(args.markdown, what="Markdown table (--markdown)")
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     import_keras_quietly()
     import kerasnets
 

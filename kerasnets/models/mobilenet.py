@@ -106,6 +106,11 @@ def mobilenet_v1(alpha=1.0, depth_multiplier=1, dropout=1e-3, **arguments):
             f"MobileNet: alpha must be > 0 and depth_multiplier a positive integer; received alpha={alpha}, "
             f"depth_multiplier={depth_multiplier}."
         )
+    if int(32 * alpha) < 1:  # the first convolution has int(32 * alpha) filters
+        raise ValueError(
+            f"MobileNet: alpha={alpha} leaves the first convolution with int(32 * alpha) = 0 filters; alpha must be at "
+            "least 1/32 = 0.03125 (the paper's widths are 0.25, 0.5, 0.75 and 1.0)."
+        )
     rows, cols = requested_size(arguments["input_shape"], arguments["input_tensor"])
     spec = None
     if arguments["weights"] == "imagenet":
