@@ -1,64 +1,10 @@
 #!/usr/bin/env python3
-"""Train Johnson et al.'s fast style-transfer network on a folder of photos, for one style image.
+"""Train a fast style-transfer network: python apps/train_style.py --data DIR --style S --output O.
 
-    python apps/train_style.py --content-dir photos/ --style painting.jpg --output starry.keras [--tflite starry.tflite]
-
-Keras progress bars show the perceptual loss; the result applies with
-`python apps/style_transfer.py --content photo.jpg --transform-model starry.keras --output out.png`,
-and `--tflite` also exports it as a float16 TFLite file for phones.
+Installed as `kerasnets-train-style`; the code is `kerasnets.cli.train_style`.
 """
 
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from kerasnets.images import ImageError, load_image  # noqa: E402
-from kerasnets.utils import atomic_output, import_keras_quietly  # noqa: E402
-from kerasnets.core.weights import WeightsError  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--content-dir", required=True, help="folder of training photos")
-    parser.add_argument("--style", required=True, help="the style image")
-    parser.add_argument("--output", required=True, help="the trained network (.keras)")
-    parser.add_argument("--tflite", help="also export a float16 .tflite here")
-    parser.add_argument("--size", type=int, default=256, help="training crop size, a multiple of 4 (default 256)")
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--content-weight", type=float, default=1.0)
-    parser.add_argument("--style-weight", type=float, default=1e3)
-    parser.add_argument("--tv-weight", type=float, default=1e-5)
-    parser.add_argument("--weights", default="imagenet", help="VGG16 weights: imagenet (default), none, or a file")
-    args = parser.parse_args(argv)
-    if not args.output.endswith(".keras"):
-        parser.error("--output must end in .keras")
-    try:
-        style_image = load_image(args.style)
-        import_keras_quietly()
-        from kerasnets.style import style
-
-        model, history = style.train_transform_net(
-            args.content_dir, style_image, size=args.size, epochs=args.epochs, batch_size=args.batch_size,
-            content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-            weights=None if args.weights == "none" else args.weights,
-        )
-        with atomic_output(args.output) as tmp:
-            model.save(tmp)
-        print(f"Transform network written to {args.output}")
-        if args.tflite:
-            from export.tflite import image_model_to_tflite
-
-            image_model_to_tflite(model, args.tflite, args.size, quantize="float16")
-            print(f"Float16 TFLite written to {args.tflite}")
-    except (ImageError, ValueError, WeightsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
+from kerasnets.cli.train_style import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """kerasnets benchmarks, measured side by side in one process so that machine noise cancels.
 
     python benchmarks/run.py                      # everything (about 40 minutes on 2 cores)
@@ -27,32 +26,36 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from export.grid import latency_ms  # noqa: E402
-from kerasnets.utils import atomic_output, import_keras_quietly, save_figure  # noqa: E402
+from export.grid import latency_ms
+from kerasnets.utils import atomic_output, import_keras_quietly, save_figure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-#: The networks kerasnets and keras.applications both have, with their input sizes.
-SHARED = {
-    "VGG16": 224, "VGG19": 224, "ResNet50": 224, "ResNet101": 224, "ResNet152": 224,
-    "ResNet50V2": 224, "ResNet101V2": 224, "ResNet152V2": 224, "InceptionV3": 299, "InceptionResNetV2": 299,
-    "MobileNet": 224, "MobileNetV2": 224, "MobileNetV3Small": 224, "MobileNetV3Large": 224,
-    "DenseNet121": 224, "DenseNet169": 224, "DenseNet201": 224,
-}
+
+
+def _specs():
+    from kerasnets.core.registry import specs
+
+    return specs()
+
+
+#: The networks kerasnets and keras.applications both have (their weights are keras.applications'
+#: files), with their input sizes: read from the model specs.
+SHARED = {spec.builder_name: spec.input_size for spec in _specs() if spec.weights_source == "keras.applications"}
 FAST = ("MobileNet", "MobileNetV2", "ResNet50")
 #: Networks also timed against a second keras.applications copy: the noise floor of a ratio.
 CONTROLS = ("MobileNetV2", "VGG19", "ResNet50V2")
+#: The width x resolution grids of the specs, plus ResNet50 at its one size.
 GRIDS = {
-    "mobilenet": dict(alphas=(1.0, 0.75, 0.5, 0.25), sizes=(224, 192, 160, 128)),
-    "mobilenetv2": dict(alphas=(1.4, 1.0, 0.75, 0.5, 0.35), sizes=(224, 192, 160, 128, 96)),
+    **{spec.name: dict(alphas=spec.grid.alphas, sizes=spec.grid.sizes) for spec in _specs() if spec.grid is not None},
     "resnet50": dict(alphas=(None,), sizes=(224,)),
 }
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
-QUICK = dict(shared={"MobileNetV3Small": 96}, fast=("MobileNetV3Small",), grids={"mobilenet": dict(alphas=(0.25,), sizes=(96,))},
+QUICK = dict(shared={"MobileNetV3Small": 96}, fast=("MobileNetV3Small",), grids={"mobilenet": dict(alphas=(0.25,),
+    sizes=(96,))},
              quantizations=("none", "int8"), repeats=5)
 
 
@@ -105,7 +108,8 @@ def paired_models(name, size, tmp, control=False, activation=None):
 
     import kerasnets
 
-    reference = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3), classifier_activation=activation)
+    reference = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3),
+        classifier_activation=activation)
     calibrate(reference, size)
     path = os.path.join(tmp, f"{name}.h5")
     with h5py.File(path, "w") as f:
@@ -121,7 +125,7 @@ def calibrate(model, size):
     the same, which would make any comparison of outputs vacuous."""
     import tensorflow as tf
 
-    from kerasnets.train.transfer import PreciseBatchNorm
+    from kerasnets.train import PreciseBatchNorm
 
     x = np.random.default_rng(7).uniform(-1, 1, (16, size, size, 3)).astype("float32")
     data = tf.data.Dataset.from_tensor_slices((x, np.zeros(16, "float32"))).batch(8)
@@ -137,7 +141,8 @@ def bench_keras(shared, repeats, output, controls=()):
                                                                        if name in shared]
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, size, control) in enumerate(jobs, start=1):
-            log(f"[keras {i}/{len(jobs)}] {name} {size}px{' (control: keras.applications vs itself)' if control else ''}")
+            log(f"[keras {i}/{len(jobs)}] {name} "
+                f"{size}px{' (control: keras.applications vs itself)' if control else ''}")
             ours, reference = paired_models(name, size, tmp, control)
             rng = np.random.default_rng(0)
             one = tf.constant(rng.uniform(-1, 1, (1, size, size, 3)).astype("float32"))
@@ -153,8 +158,10 @@ def bench_keras(shared, repeats, output, controls=()):
                              latency_ratio=latency[0] / latency[1],
                              throughput_kerasnets=32000 / throughput[0], throughput_keras=32000 / throughput[1],
                              throughput_ratio=throughput[0] / throughput[1],
-                             predict_kerasnets_ms=predict[0], predict_keras_ms=predict[1], predict_ratio=predict[0] / predict[1]))
-            log(f"    batch 1: {latency[0]:.1f} vs {latency[1]:.1f} ms (ratio {rows[-1]['latency_ratio']:.3f}); predict "
+                             predict_kerasnets_ms=predict[0], predict_keras_ms=predict[1],
+                                 predict_ratio=predict[0] / predict[1]))
+            log(f"    batch 1: {latency[0]:.1f} vs {latency[1]:.1f} ms (ratio {rows[-1]['latency_ratio']:.3f}); "
+                "predict "
                 f"{predict[0]:.1f} vs {predict[1]:.1f} ms; batch 32: {rows[-1]['throughput_kerasnets']:.1f} vs "
                 f"{rows[-1]['throughput_keras']:.1f} images/s")
             del ours, reference
@@ -166,9 +173,12 @@ def bench_keras(shared, repeats, output, controls=()):
     formats.update({key: "{:.3f}" for key in columns if key.endswith("ratio")}, max_abs_diff="{:.1e}")
     text = write_table(rows, columns, os.path.join(output, "keras_vs_applications"),
                        "kerasnets / keras.applications, same weights, same process, timed in turns. latency: batch 1, "
-                       f"median of {repeats} tf.function calls (ms); predict: batch 1 through model.predict_on_batch (ms); "
-                       f"throughput: batch 32 through the tf.function (images/s, median of {max(3, repeats // 4)}). Ratios are "
-                       "kerasnets time / keras.applications time (< 1: kerasnets faster). max_abs_diff: logits on the batch.",
+                       f"median of {repeats} tf.function calls (ms); predict: batch 1 through model.predict_on_batch "
+                       "(ms); "
+                       f"throughput: batch 32 through the tf.function (images/s, median of {max(3, repeats // 4)}). "
+                       "Ratios are "
+                       "kerasnets time / keras.applications time (< 1: kerasnets faster). max_abs_diff: logits on the "
+                       "batch.",
                        formats)
     ratio_chart(rows, os.path.join(output, "keras_vs_applications.png"))
     return text
@@ -187,7 +197,8 @@ def ratio_chart(rows, path):
     ax.barh(y, [r["predict_ratio"] for r in rows], 0.27, label="batch 1, predict_on_batch")
     ax.barh(y + 0.27, [r["throughput_ratio"] for r in rows], 0.27, label="batch 32, tf.function")
     ax.axvline(1.0, color="black", linewidth=1)
-    ax.set(yticks=y, yticklabels=names, xlabel="kerasnets time / keras.applications time", title="kerasnets vs keras.applications")
+    ax.set(yticks=y, yticklabels=names, xlabel="kerasnets time / keras.applications time",
+        title="kerasnets vs keras.applications")
     ax.invert_yaxis()
     ax.legend(loc="lower right")
     fig.tight_layout()
@@ -216,9 +227,11 @@ def bench_fast(names, sizes, repeats, output):
             scale = float(np.max(expected))
             one = tf.constant(images[:1])
             call = tf.function(lambda x: reference(x, training=False))
-            keras_ms, fast_ms = interleaved_ms([lambda: call(one).numpy(), lambda: fast.predict_one(images[0])], repeats)
+            keras_ms, fast_ms = interleaved_ms([lambda: call(one).numpy(), lambda: fast.predict_one(images[0])],
+                repeats)
             rows.append(dict(network=name, size=size, keras_tf_function_ms=keras_ms, litert_float32_ms=fast_ms,
-                             ratio=fast_ms / keras_ms, threads=fast.threads, max_abs_diff=difference, max_probability=scale))
+                             ratio=fast_ms / keras_ms, threads=fast.threads, max_abs_diff=difference,
+                                 max_probability=scale))
             log(f"    keras.applications tf.function {keras_ms:.1f} ms, kerasnets LiteRTPredictor {fast_ms:.1f} ms "
                 f"(ratio {fast_ms / keras_ms:.2f}), max |diff| {difference:.1e}")
             keras.backend.clear_session()
@@ -226,7 +239,8 @@ def bench_fast(names, sizes, repeats, output):
                "max_probability"]
     return write_table(rows, columns, os.path.join(output, "fast_path"),
                        "The fast CPU path: `export.predictor.LiteRTPredictor` (LiteRT float32, XNNPACK) vs "
-                       "keras.applications through tf.function, batch 1, median ms; the 1000 class probabilities compared on "
+                       "keras.applications through tf.function, batch 1, median ms; the 1000 class probabilities "
+                       "compared on "
                        "8 inputs (max_probability: the largest, above the uniform 0.001: with calibrated BatchNorm "
                        "statistics the outputs depend on the input).",
                        {"keras_tf_function_ms": "{:.1f}", "litert_float32_ms": "{:.1f}", "ratio": "{:.2f}",
@@ -307,7 +321,8 @@ def bench_litert(grids, quantizations, repeats, output):
             for quantize in quantizations:
                 log(f"[litert {i}/{len(points)}] {family} {alpha or ''} {size}px {quantize}")
                 data = _convert_saved_model(tmp, model.name, quantize, calibration if quantize == "int8" else None)
-                row = dict(network=family, alpha=alpha, size=size, quantization=quantize if quantize != "none" else "float32",
+                row = dict(network=family, alpha=alpha, size=size,
+                    quantization=quantize if quantize != "none" else "float32",
                            mult_adds_m=macs / 1e6, file_mb=len(data) / 1e6,
                            agreement=top1_agreement(data, wrapped, images))
                 for threads in (1, 2):
@@ -323,10 +338,13 @@ def bench_litert(grids, quantizations, repeats, output):
                "latency_2t_ms": "{:.2f}", "gmacs_1t": "{:.1f}", "gmacs_2t": "{:.1f}", "peak_fraction_1t": "{:.2f}",
                "agreement": "{:.2f}"}
     text = write_table(rows, columns, os.path.join(output, "litert"),
-                       f"LiteRT (XNNPACK) batch-1 median latency, {repeats} runs. Practical fp32 peak, the best of a 2048x2048 "
-                       f"NumPy/BLAS matmul ({blas[1]:.1f} / {blas[2]:.1f} GMAC/s on 1 / 2 threads) and a LiteRT 256x2048x2048 "
+                       f"LiteRT (XNNPACK) batch-1 median latency, {repeats} runs. Practical fp32 peak, the best of a "
+                       "2048x2048 "
+                       f"NumPy/BLAS matmul ({blas[1]:.1f} / {blas[2]:.1f} GMAC/s on 1 / 2 threads) and a LiteRT "
+                       "256x2048x2048 "
                        f"fully-connected layer ({litert[1]:.1f} / {litert[2]:.1f}); peak_fraction_1t = gmacs_1t / "
-                       f"{peaks[1]:.1f}. agreement: top-1 agreement with Keras on the sample photos (random weights, so int8 "
+                       f"{peaks[1]:.1f}. agreement: top-1 agreement with Keras on the sample photos (random weights, "
+                       "so int8 "
                        "agreement is a lower bound).", formats)
     fits = cost_growth(rows, os.path.join(output, "cost_growth.png"))
     return text + "\n" + fits
@@ -355,13 +373,15 @@ def cost_growth(rows, path):
             a, b = np.polyfit(x, y, 1)
             predicted = a * x + b
             r2 = 1 - np.sum((y - predicted) ** 2) / np.sum((y - y.mean()) ** 2)
-            outliers = [f"{r['alpha']:g}@{r['size']} ({(yy / pp - 1) * 100:+.0f} %)" for r, yy, pp in zip(subset, y, predicted)
+            outliers = [f"{r['alpha']:g}@{r['size']} ({(yy / pp - 1) * 100:+.0f} %)" for r, yy, pp in zip(subset, y,
+                predicted)
                         if abs(yy / pp - 1) > 0.25]
             lines.append(f"| {family} | {quantize} | {a:.2f} | {b:.2f} | {r2:.3f} | {', '.join(outliers) or 'none'} |")
             ax.scatter(x * 1000, y, s=14, label=f"{quantize} (R² {r2:.2f})")
             grid = np.linspace(0, x.max(), 20)
             ax.plot(grid * 1000, a * grid + b, linewidth=1)
-        ax.set(xlabel="multiply-adds (M)", ylabel="LiteRT latency, 1 thread (ms)", title=f"{family}: width x resolution grid")
+        ax.set(xlabel="multiply-adds (M)", ylabel="LiteRT latency, 1 thread (ms)",
+            title=f"{family}: width x resolution grid")
         ax.grid(alpha=0.3)
         if ax.collections:
             ax.legend(fontsize=8)
@@ -388,12 +408,15 @@ def cpu_description():
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", nargs="+", default=["keras", "fast", "litert"], choices=("keras", "fast", "litert"))
-    parser.add_argument("--models", nargs="+", help=f"networks for keras/fast (default: all shared: {', '.join(SHARED)})")
+    parser.add_argument("--sections", nargs="+", default=["keras", "fast", "litert"], choices=("keras", "fast",
+        "litert"))
+    parser.add_argument("--models", nargs="+",
+        help=f"networks for keras/fast (default: all shared: {', '.join(SHARED)})")
     parser.add_argument("--grids", nargs="+", choices=sorted(GRIDS), help="LiteRT grids (default: all)")
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per measurement (default 30)")
     parser.add_argument("--quick", action="store_true", help="tiny run to check the harness")
-    parser.add_argument("--output", default=os.path.join(HERE, "results"), help="results folder (default benchmarks/results)")
+    parser.add_argument("--output", default=os.path.join(HERE, "results"),
+        help="results folder (default benchmarks/results)")
     args = parser.parse_args(argv)
     keras = import_keras_quietly()
     os.makedirs(args.output, exist_ok=True)
@@ -402,7 +425,8 @@ def main(argv=None):
     grids = {name: GRIDS[name] for name in (args.grids or GRIDS)}
     quantizations, repeats = QUANTIZATIONS, args.repeats
     if args.quick:
-        shared, fast, grids, quantizations, repeats = QUICK["shared"], QUICK["fast"], QUICK["grids"], QUICK["quantizations"], QUICK["repeats"]
+        shared, fast, grids = QUICK["shared"], QUICK["fast"], QUICK["grids"]
+        quantizations, repeats = QUICK["quantizations"], QUICK["repeats"]
     start = time.perf_counter()
     header = (f"Measured {time.strftime('%Y-%m-%d')} on {cpu_description()}; Keras {keras.__version__}, "
               f"backend {keras.backend.backend()}.")

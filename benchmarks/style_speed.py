@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Style-transfer speed on this machine: seconds per Gatys iteration (VGG19, L-BFGS) at 256 and
 512 px, and fast-style (TransformNet) inference per 256x256 image in Keras and in LiteRT.
 VGG weights do not change the speed, so the benchmark runs offline with random weights.
@@ -12,7 +11,6 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -28,7 +26,7 @@ def main(argv=None):
     import_keras_quietly()
     from export.tflite import image_model_to_tflite
     from export.verify import interpreter
-    from kerasnets.style import style
+    from kerasnets import style
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     content, painting = (os.path.join(root, "images", n) for n in ("chelsea_cat.jpg", "coffee_cup.jpg"))
@@ -36,14 +34,17 @@ def main(argv=None):
     for size in args.sizes:
         style.gatys_transfer(content, painting, size=size, iterations=2, weights=None, progress=False)  # compile
         start = time.perf_counter()
-        _, history = style.gatys_transfer(content, painting, size=size, iterations=args.iterations, weights=None, progress=False)
-        print(f"| Gatys, VGG19, L-BFGS, {size} px (long side): s / iteration | {(time.perf_counter() - start) / len(history):.3f} |")
+        _, history = style.gatys_transfer(content, painting, size=size, iterations=args.iterations, weights=None,
+            progress=False)
+        print(f"| Gatys, VGG19, L-BFGS, {size} px (long side): s / iteration | "
+            f"{(time.perf_counter() - start) / len(history):.3f} |")
     net = style.TransformNet((256, 256, 3))
     x = np.random.default_rng(0).uniform(0, 255, (1, 256, 256, 3)).astype("float32")
     import tensorflow as tf
 
     serve = tf.function(lambda t: net(t, training=False), jit_compile=False)
-    print(f"| TransformNet 256x256, Keras model.predict: s / image | {style.time_it(lambda: net.predict(x, verbose=0), 10):.4f} |")
+    print("| TransformNet 256x256, Keras model.predict: s / image | "
+        f"{style.time_it(lambda: net.predict(x, verbose=0), 10):.4f} |")
     print(f"| TransformNet 256x256, Keras tf.function call: s / image | {style.time_it(lambda: serve(x), 10):.4f} |")
     with tempfile.TemporaryDirectory() as tmp:
         for quantize in ("none", "float16"):

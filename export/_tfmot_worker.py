@@ -24,7 +24,8 @@ def _strip_modules(value):
     if isinstance(value, dict):
         if value.get("class_name") == "DTypePolicy":
             return value["config"]["name"]
-        cleaned = {k: _strip_modules(v) for k, v in value.items() if k not in ("module", "registered_name", "build_config")}
+        cleaned = {k: _strip_modules(v) for k, v in value.items() if k not in ("module", "registered_name",
+            "build_config")}
         return cleaned
     if isinstance(value, list):
         return [_strip_modules(v) for v in value]
@@ -61,7 +62,8 @@ def translate_config(config):
             )
         layer_config = _strip_modules(layer["config"])
         if class_name == "InputLayer":
-            layer_config = {"batch_input_shape": layer_config["batch_shape"], "dtype": layer_config.get("dtype", "float32"),
+            layer_config = {"batch_input_shape": layer_config["batch_shape"], "dtype": layer_config.get("dtype",
+                "float32"),
                             "sparse": layer_config.get("sparse", False), "name": layer_config["name"]}
         layer_config = _accepted(getattr(tf_keras.layers, class_name), layer_config)
         layers.append({"class_name": class_name, "config": layer_config, "name": layer["name"],
@@ -108,7 +110,8 @@ def preprocessing_layers(mode):
         return [tf_keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="preprocessing")]
     if mode == "torch":
         return [tf_keras.layers.Rescaling(1 / 255.0, name="scale"),
-                tf_keras.layers.Normalization(mean=TORCH_MEAN_RGB, variance=[s * s for s in TORCH_STD_RGB], name="preprocessing")]
+                tf_keras.layers.Normalization(mean=TORCH_MEAN_RGB, variance=[s * s for s in TORCH_STD_RGB],
+                    name="preprocessing")]
     if mode == "caffe":
         return [tf_keras.layers.Lambda(lambda x: tf.reverse(x, axis=[-1]), name="rgb_to_bgr"),
                 tf_keras.layers.Normalization(mean=CAFFE_MEAN_BGR, variance=(1.0, 1.0, 1.0), name="preprocessing")]
@@ -160,7 +163,8 @@ def main(job_dir):
     raw = with_raw_pixels(model, job["preprocessing"])
     bridge_diff = float(np.max(np.abs(raw.predict(data["check"], verbose=0) - data["reference"])))
     if bridge_diff > 1e-4:
-        raise BridgeError(f"the tf_keras copy of {job['name']} does not reproduce its outputs (max difference {bridge_diff:.2e})")
+        raise BridgeError(f"the tf_keras copy of {job['name']} does not reproduce its outputs (max difference "
+            f"{bridge_diff:.2e})")
     print(f"  tf_keras copy reproduces the Keras 3 model (max difference {bridge_diff:.1e})", flush=True)
     steps = int(np.ceil(len(x) / job["batch_size"])) * job["epochs"]
     callbacks = []
@@ -184,7 +188,8 @@ def main(job_dir):
         # much accuracy when pruned and little size when not.
         prunable = set(prunable[1:-1]) if len(prunable) > 2 else set(prunable)
         optimized = tf_keras.models.clone_model(
-            model, clone_function=lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+            model, clone_function=lambda layer: tfmot.sparsity.keras.prune_low_magnitude(layer,
+                pruning_schedule=schedule)
             if layer.name in prunable else layer,
         )
         callbacks.append(tfmot.sparsity.keras.UpdatePruningStep())
@@ -196,7 +201,8 @@ def main(job_dir):
     if job["mode"] == "prune":
         optimized = tfmot.sparsity.keras.strip_pruning(optimized)
         trainer = with_raw_pixels(optimized, job["preprocessing"])
-    report = {"bridge_max_diff": bridge_diff, "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
+    report = {"bridge_max_diff": bridge_diff, "history": {k: [float(v) for v in vs] for k,
+        vs in history.history.items()},
               "sparsity": kernel_sparsity(optimized) if job["mode"] == "prune" else None}
     (job_dir / "model.tflite").write_bytes(convert(trainer, job["quantize"], x, sparse=job["mode"] == "prune"))
     (job_dir / "report.json").write_text(json.dumps(report))

@@ -9,7 +9,6 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -24,18 +23,25 @@ def export_parser():
     parser.add_argument("--size", type=int, help="input resolution in pixels (square)")
     parser.add_argument("--weights", default="imagenet", help="imagenet (default), none, or a weights file path")
     parser.add_argument("--quantize", default="none", choices=("none", "float16", "dynamic", "int8"),
-                        help="none = float32 (default); float16; dynamic = int8 weights; int8 = full integer, uint8 I/O")
+                        help="none = float32 (default); float16; dynamic = int8 weights; int8 = full integer, uint8 "
+                            "I/O")
     parser.add_argument("--representative", metavar="DIR", help="folder of typical images to calibrate int8 with")
-    parser.add_argument("--labels", metavar="FILE", help="label file, one per line (default: ImageNet labels for 1000 classes)")
+    parser.add_argument("--labels", metavar="FILE",
+        help="label file, one per line (default: ImageNet labels for 1000 classes)")
     parser.add_argument("--preprocessing", choices=("caffe", "tf", "torch", "none"),
                         help="preprocessing to bake in (default: the registered network's)")
-    parser.add_argument("--saved-model", metavar="DIR", help="also write a SavedModel (raw-pixel serving signature) here")
-    parser.add_argument("--verify-images", metavar="DIR", help="images to verify against Keras (default: --representative)")
+    parser.add_argument("--saved-model", metavar="DIR",
+        help="also write a SavedModel (raw-pixel serving signature) here")
+    parser.add_argument("--verify-images", metavar="DIR",
+        help="images to verify against Keras (default: --representative)")
     parser.add_argument("--no-verify", dest="verify", action="store_false", help="skip the LiteRT check")
-    parser.add_argument("--int8-io", action="store_true", help="int8 instead of uint8 input/output (Android classifiers refuse it)")
-    parser.add_argument("--qat-data", metavar="DIR", help="image folder (one sub-folder per class) for quantization-aware training")
+    parser.add_argument("--int8-io", action="store_true",
+        help="int8 instead of uint8 input/output (Android classifiers refuse it)")
+    parser.add_argument("--qat-data", metavar="DIR",
+        help="image folder (one sub-folder per class) for quantization-aware training")
     parser.add_argument("--qat-epochs", type=int, default=1, help="epochs of quantization-aware training (default 1)")
-    parser.add_argument("--prune", type=float, metavar="SPARSITY", help="prune to this fraction of zero weights (needs --qat-data)")
+    parser.add_argument("--prune", type=float, metavar="SPARSITY",
+        help="prune to this fraction of zero weights (needs --qat-data)")
     return parser
 
 
@@ -121,8 +127,8 @@ def run_export(argv):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     from export.errors import ExportError
-    from kerasnets.images import ImageError
     from kerasnets.core.weights import WeightsError
+    from kerasnets.images import ImageError
 
     try:
         if argv and argv[0] == "grid":

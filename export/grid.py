@@ -17,16 +17,6 @@ import time
 from export.errors import ExportError
 from kerasnets.utils import atomic_output, save_figure
 
-FAMILIES = {
-    "mobilenet": dict(alphas=(1.0, 0.75, 0.5, 0.25), sizes=(224, 192, 160, 128)),
-    "mobilenetv2": dict(alphas=(1.4, 1.0, 0.75, 0.5, 0.35), sizes=(224, 192, 160, 128, 96)),
-}
-#: ImageNet top-1 reported by the papers: MobileNet Tables 6-7, MobileNetV2 Table 4 / Fig. 5 text.
-PAPER_TOP1 = {
-    ("mobilenet", 1.0, 224): 70.6, ("mobilenet", 0.75, 224): 68.4, ("mobilenet", 0.5, 224): 63.7,
-    ("mobilenet", 0.25, 224): 50.6, ("mobilenet", 1.0, 192): 69.1, ("mobilenet", 1.0, 160): 67.2,
-    ("mobilenet", 1.0, 128): 64.4, ("mobilenetv2", 1.0, 224): 72.0, ("mobilenetv2", 1.4, 224): 74.7,
-}
 COLUMNS = ("model", "alpha", "size", "params", "mult_adds", "file_bytes", "latency_ms", "paper_top1")
 
 
@@ -55,6 +45,7 @@ def measure_grid(family, alphas, sizes, quantize, representative, weights, outpu
     from export.tflite import to_tflite
 
     info = kerasnets.model_info(family)
+    cells = info.grid.cells if info.grid else {}
     rows, total = [], len(alphas) * len(sizes)
     for i, (alpha, size) in enumerate(((a, s) for a in alphas for s in sizes), start=1):
         name = f"{family}_{alpha:g}_{size}_{quantize if quantize != 'none' else 'float32'}"
@@ -65,20 +56,22 @@ def measure_grid(family, alphas, sizes, quantize, representative, weights, outpu
         to_tflite(model, path, quantize=quantize, representative_data=representative, preprocessing=info.preprocessing)
         rows.append(dict(model=family, alpha=alpha, size=size, params=counted.params, mult_adds=counted.macs,
                          file_bytes=os.path.getsize(path), latency_ms=round(latency_ms(path, threads), 3),
-                         paper_top1=PAPER_TOP1.get((family, alpha, size))))
+                         paper_top1=getattr(cells.get((alpha, size)), "top1", None)))
     return rows
 
 
 def markdown(rows, quantize, threads):
     lines = [
-        f"MobileNet grid, {quantize if quantize != 'none' else 'float32'} TFLite, LiteRT latency with {threads} thread(s), batch 1.",
+        f"MobileNet grid, {quantize if quantize != 'none' else 'float32'} TFLite, LiteRT latency with {threads} "
+        "thread(s), batch 1.",
         "",
         "| model | alpha | size | params (M) | mult-adds (M) | file (MB) | latency (ms) | paper top-1 % |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         top1 = "–" if r["paper_top1"] is None else f"{r['paper_top1']:.1f}"
-        lines.append(f"| {r['model']} | {r['alpha']:g} | {r['size']} | {r['params'] / 1e6:.2f} | {r['mult_adds'] / 1e6:.0f} | "
+        lines.append(f"| {r['model']} | {r['alpha']:g} | {r['size']} | {r['params'] / 1e6:.2f} | "
+            f"{r['mult_adds'] / 1e6:.0f} | "
                      f"{r['file_bytes'] / 1e6:.2f} | {r['latency_ms']:.2f} | {top1} |")
     return "\n".join(lines) + "\n"
 
@@ -117,7 +110,8 @@ def chart(rows, path, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m export grid", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--family", default="mobilenet", choices=sorted(FAMILIES))
+    parser.add_argument("--family", default="mobilenet",
+                        help="a registered network with a width x resolution grid (mobilenet, mobilenetv2)")
     parser.add_argument("--alphas", type=float, nargs="+", help="width multipliers (default: the paper's)")
     parser.add_argument("--sizes", type=int, nargs="+", help="input resolutions (default: the paper's)")
     parser.add_argument("--quantize", default="int8", choices=("none", "float16", "dynamic", "int8"))
@@ -128,13 +122,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quantize == "int8" and not args.representative:
         raise ExportError("the int8 grid needs calibration images: --representative DIR (or choose --quantize none).")
-    os.makedirs(args.output_dir, exist_ok=True)
+    from kerasnets.core.registry import specs
     from kerasnets.utils import import_keras_quietly
 
     import_keras_quietly()
-    family = FAMILIES[args.family]
+    grids = {spec.name: spec.grid for spec in specs() if spec.grid is not None}
+    if args.family not in grids:
+        raise ExportError(f"no grid is defined for {args.family!r}; choose one of {', '.join(sorted(grids))}.")
+    os.makedirs(args.output_dir, exist_ok=True)
+    grid = grids[args.family]
     rows = measure_grid(
-        args.family, args.alphas or family["alphas"], args.sizes or family["sizes"], args.quantize,
+        args.family, args.alphas or grid.alphas, args.sizes or grid.sizes, args.quantize,
         args.representative, None if args.weights == "none" else args.weights, args.output_dir, args.threads,
         progress=lambda text: print(text, flush=True),
     )
@@ -143,7 +141,8 @@ def main(argv=None):
         tmp.write_text(table)
     with atomic_output(os.path.join(args.output_dir, "grid.csv")) as tmp:
         tmp.write_text(to_csv(rows))
-    chart(rows, os.path.join(args.output_dir, "grid.png"), f"{args.family} grid, {args.quantize}, {args.threads} thread(s)")
+    chart(rows, os.path.join(args.output_dir, "grid.png"),
+        f"{args.family} grid, {args.quantize}, {args.threads} thread(s)")
     print(table)
     print(f"Report written to {args.output_dir}/grid.md, grid.csv and grid.png")
     return 0

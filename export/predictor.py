@@ -24,7 +24,8 @@ class LiteRTPredictor:
         from export.tflite import convert
 
         if quantize not in ("none", "float16", "dynamic"):
-            raise ExportError(f"LiteRTPredictor runs float32, float16 or dynamic models; received quantize={quantize!r} "
+            raise ExportError("LiteRTPredictor runs float32, float16 or dynamic models; received "
+                f"quantize={quantize!r} "
                               "(int8 needs calibration data: export it with export.to_tflite).")
         from export.verify import interpreter
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import keras
 
 from export.errors import ExportError
-from kerasnets.models.layers import ImagePreprocessing
 from kerasnets.core.registry import preprocessing_for
+from kerasnets.models.layers import ImagePreprocessing
 from kerasnets.utils import current_umask
 
 

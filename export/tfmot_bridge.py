@@ -44,11 +44,13 @@ def _training_arrays(train_data, size):
 
 
 def run_worker(job_dir, timeout=3600):
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL",
+        "2")}
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     result = subprocess.run([sys.executable, "-m", WORKER, str(job_dir)], env=env, timeout=timeout,
-                            stdout=sys.stdout if sys.stdout.isatty() else subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=sys.stdout if sys.stdout.isatty() else subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
     report_path = Path(job_dir) / "report.json"
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     if result.returncode != 0:
@@ -95,7 +97,8 @@ def optimize_to_tflite(model, path, data, epochs=1, sparsity=None, preprocessing
         report = run_worker(job_dir)
         tflite_bytes = (job_dir / "model.tflite").read_bytes()
     what = f"pruned to {sparsity:.0%} sparsity" if sparsity is not None else "quantization-aware trained"
-    description = (f"{model.name} image classifier, {what} with tensorflow-model-optimization and exported by kerasnets "
+    description = (f"{model.name} image classifier, {what} with tensorflow-model-optimization and exported by "
+        "kerasnets "
                    f"({quantize if quantize != 'none' else 'float32'}); '{mode}' preprocessing is built in.")
     meta_bytes = metadata_lib.build_metadata(name=model.name, description=description)
     with atomic_output(path) as tmp:

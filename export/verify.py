@@ -24,9 +24,11 @@ class Verification:
 
     def __str__(self):
         return (
-            f"{os.path.basename(self.path)}: {self.size_bytes / 1e6:.2f} MB, input {self.input_dtype}{list(self.input_shape)}, "
+            f"{os.path.basename(self.path)}: {self.size_bytes / 1e6:.2f} MB, input "
+            f"{self.input_dtype}{list(self.input_shape)}, "
             f"output {self.output_dtype}{list(self.output_shape)}, max |TFLite - Keras| = {self.max_abs_diff:.2e}, "
-            f"top-1 agreement {self.top1_agreement:.1%} on {self.samples} images, {self.latency_ms:.1f} ms/image (LiteRT, CPU)"
+            f"top-1 agreement {self.top1_agreement:.1%} on {self.samples} images, {self.latency_ms:.1f} ms/image "
+            "(LiteRT, CPU)"
         )
 
 
@@ -35,7 +37,9 @@ def interpreter(model, num_threads=None):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - the export extra installs it
-        raise ExportError("running .tflite files needs the LiteRT interpreter: pip install 'kerasnets[export]'") from None
+        raise ExportError(
+            "running .tflite files needs the LiteRT interpreter: pip install 'kerasnets[export]'"
+        ) from None
     source = {"model_content": bytes(model)} if isinstance(model, (bytes, bytearray)) else {"model_path": str(model)}
     runner = Interpreter(**source, num_threads=num_threads)
     runner.allocate_tensors()
@@ -70,7 +74,8 @@ def verify(model_path, keras_model, images, preprocessing=None, repeats=20):
     runner = interpreter(model_path)
     inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
     images = np.asarray(images, dtype="float32")
-    reference = np.asarray(with_preprocessing(keras_model, preprocessing, size=inp["shape"][1]).predict(images, verbose=0))
+    reference = np.asarray(with_preprocessing(keras_model, preprocessing, size=inp["shape"][1]).predict(images,
+        verbose=0))
     got = run(runner, images)
     start = time.perf_counter()
     for _ in range(repeats):

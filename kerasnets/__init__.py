@@ -25,6 +25,8 @@ import importlib.abc
 import importlib.util
 import sys
 
+from kerasnets.utils import lazy_exports
+
 __version__ = "0.2.0"
 
 #: Public name -> the module that defines it.
@@ -39,7 +41,8 @@ _EXPORTS = {
     "kerasnets.models.vgg": ("VGG", "VGG11", "VGG11LRN", "VGG13", "VGG16", "VGG16C", "VGG19"),
     "kerasnets.models.resnet": (
         "ResNet", "ResNet18", "ResNet34", "ResNet50", "ResNet101", "ResNet152",
-        "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNeXt50", "ResNeXt101", "CifarResNet",
+        "ResNet50V2", "ResNet101V2", "ResNet152V2", "ResNeXt", "ResNeXt50", "ResNeXt101", "CifarResNet",
+        "CifarResNet20", "CifarResNet56", "CifarResNet110", "CifarResNet164",
     ),
     "kerasnets.models.inception": (
         "GoogLeNet", "InceptionV3", "InceptionV4", "InceptionResNetV1", "InceptionResNetV2", "compile_with_auxiliary",
@@ -47,6 +50,10 @@ _EXPORTS = {
     "kerasnets.models.highway": ("HighwayNet", "PlainNet"),
     "kerasnets.models.densenet": ("DenseNetBC", "DenseNet121", "DenseNet169", "DenseNet201", "DenseNet264"),
     "kerasnets.models.mobilenet": ("MobileNet", "MobileNetV2", "MobileNetV3", "MobileNetV3Large", "MobileNetV3Small"),
+    "kerasnets.models.efficientnet_lite": (
+        "EfficientNetLite", "EfficientNetLite0", "EfficientNetLite1", "EfficientNetLite2", "EfficientNetLite3",
+        "EfficientNetLite4",
+    ),
     "kerasnets.models.layers": (
         "LocalResponseNormalization", "Highway", "ConvHighway", "ScaledResidual", "ImagePreprocessing",
     ),
@@ -55,6 +62,7 @@ _EXPORTS = {
     ),
     "kerasnets.style": ("feature_extractor", "gatys_transfer", "TransformNet", "train_transform_net"),
     "kerasnets.train": ("build_classifier", "fine_tune"),
+    "kerasnets.classic": ("FisherVector", "DenseSIFT"),
 }
 
 #: Module paths of earlier releases (and of the README) -> where the module lives now.
@@ -71,9 +79,7 @@ MODULE_ALIASES = {
     "kerasnets.transfer": "kerasnets.train",
 }
 
-_LOCATION = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_LOCATION)
-
+__all__, _getattr, _dir = lazy_exports(__name__, _EXPORTS)
 
 class _AliasImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Makes `import kerasnets.resnet` give the module `kerasnets.models.resnet` itself (one module
@@ -98,15 +104,10 @@ if not any(isinstance(finder, _AliasImporter) for finder in sys.meta_path):
 
 
 def __getattr__(name):
-    if name in _LOCATION:
-        value = getattr(importlib.import_module(_LOCATION[name]), name)
-    elif f"kerasnets.{name}" in MODULE_ALIASES:
-        value = importlib.import_module(f"kerasnets.{name}")
-    else:
-        raise AttributeError(f"module 'kerasnets' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+    if f"kerasnets.{name}" in MODULE_ALIASES:
+        return importlib.import_module(f"kerasnets.{name}")
+    return _getattr(name)
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__) | {alias.rsplit(".", 1)[1] for alias in MODULE_ALIASES})
+    return sorted(set(_dir()) | {alias.rsplit(".", 1)[1] for alias in MODULE_ALIASES})

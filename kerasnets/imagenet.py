@@ -64,24 +64,56 @@ def decode_predictions(preds, top=5):
     return results
 
 
-def preprocess_input(x, mode="caffe", data_format=None):
+def preprocess_input(x, data_format=None, mode="caffe"):
     """Preprocess a batch of RGB images with values in [0, 255] for an ImageNet network.
 
-    Modes (same constants as keras.applications):
-      - 'caffe': RGB -> BGR, then subtract the ImageNet mean per channel, no scaling
-        (VGG, ResNet v1).
-      - 'tf': scale to [-1, 1] (Inception, MobileNet, ResNet v2).
+    The signature, constants and behaviour are keras.applications' (`imagenet_utils.preprocess_input`):
+      - 'caffe': RGB -> BGR, then subtract the ImageNet mean per channel, no scaling (VGG, ResNet v1).
+      - 'tf': scale to [-1, 1] (Inception, MobileNet, ResNet v2); any number of channels.
       - 'torch': scale to [0, 1], then normalise with the ImageNet mean and std (DenseNet).
 
-    Works on NumPy arrays (returns a new float array; the argument is never modified) and on
-    backend tensors (uses `keras.ops`). `x` is 3D (one image) or 4D (a batch).
+    Like keras, a float NumPy array is preprocessed IN PLACE (and returned; in 'caffe' mode the
+    result is a channel-reversed view of it), so code that ignores the return value behaves as it
+    does with keras; integer arrays are converted to a new float array first. Pass `x.copy()` to
+    keep the original. Backend tensors go through `keras.ops` and are never modified. `x` is 3D
+    (one image) or 4D (a batch).
     """
     if mode not in PREPROCESSING_MODES:
         raise ValueError(f"Unknown preprocessing mode {mode!r}; choose one of {PREPROCESSING_MODES}.")
     data_format = _data_format(data_format)
-    if isinstance(x, np.ndarray) or np.isscalar(x) or isinstance(x, (list, tuple)):
-        return _preprocess_numpy(np.asarray(x), mode, data_format)
+    if isinstance(x, (list, tuple)) or np.isscalar(x):
+        x = np.asarray(x)
+    if mode != "tf":
+        channels = x.shape[_channel_axis(len(x.shape), data_format)] if len(x.shape) >= 3 else None
+        if channels != 3:
+            raise ValueError(
+                f"'{mode}' preprocessing needs RGB images with 3 channels ({data_format}); received an array of "
+                f"shape {tuple(x.shape)}. Convert grayscale or RGBA images to RGB first."
+            )
+    if isinstance(x, np.ndarray):
+        return _preprocess_numpy(x, mode, data_format)
     return _preprocess_tensor(x, mode, data_format)
+
+
+def preprocessing_function(mode):
+    """The module-level `preprocess_input(x, data_format=None)` of a family, as keras.applications
+    has one per module (`keras.applications.resnet.preprocess_input`); 'none' is a pass-through
+    for networks that rescale raw pixels themselves (MobileNetV3)."""
+    if mode == "none":
+        def preprocess_input(x, data_format=None):
+            return x
+
+        preprocess_input.__doc__ = "A pass-through: the network rescales raw 0-255 pixels itself."
+        return preprocess_input
+
+    def preprocess_input(x, data_format=None):
+        return globals()["preprocess_input"](x, data_format=data_format, mode=mode)
+
+    preprocess_input.__doc__ = (
+        f"Preprocess RGB images in [0, 255] in '{mode}' mode; see `kerasnets.imagenet.preprocess_input`."
+    )
+    preprocess_input.__qualname__ = "preprocess_input"
+    return preprocess_input
 
 
 def _data_format(data_format):
@@ -99,7 +131,7 @@ def _data_format(data_format):
 def _channel_constants(mode):
     """(flip RGB->BGR?, scale, mean, std): x -> ((x / scale) - mean) / std, keras' order of operations."""
     if mode == "tf":
-        return False, 127.5, (1.0, 1.0, 1.0), None
+        return False, 127.5, 1.0, None  # a scalar: any number of channels
     if mode == "torch":
         return False, 255.0, TORCH_MEAN_RGB, TORCH_STD_RGB
     return True, None, CAFFE_MEAN_BGR, None
@@ -116,19 +148,21 @@ def _channel_axis(ndim, data_format):
 
 
 def _preprocess_numpy(x, mode, data_format):
+    """keras' NumPy path, vectorised: the same in-place updates on the same views."""
     import keras
 
-    dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else keras.config.floatx()
-    x = np.array(x, dtype=dtype, copy=True)
+    if not np.issubdtype(x.dtype, np.floating):
+        x = x.astype(keras.config.floatx(), copy=False)
     flip, scale, mean, std = _channel_constants(mode)
     if flip:
-        x = np.flip(x, axis=_channel_axis(x.ndim, data_format))
+        axis = _channel_axis(x.ndim, data_format) % x.ndim
+        x = x[(slice(None),) * axis + (slice(None, None, -1),)]
     if scale is not None:
-        x = x / np.asarray(scale, dtype=dtype)
+        x /= scale
     shape = _broadcast_shape(x.ndim, data_format)
-    x = x - np.asarray(mean, dtype=dtype).reshape(shape)
+    x -= np.asarray(mean, dtype=x.dtype).reshape(shape if np.ndim(mean) else ())
     if std is not None:
-        x = x / np.asarray(std, dtype=dtype).reshape(shape)
+        x /= np.asarray(std, dtype=x.dtype).reshape(shape)
     return x
 
 
@@ -148,7 +182,7 @@ def _preprocess_tensor(x, mode, data_format):
     if scale is not None:
         x = x / scale
     shape = _broadcast_shape(ndim, data_format)
-    x = x - ops.reshape(ops.convert_to_tensor(np.asarray(mean), dtype=x.dtype), shape)
+    x = x - ops.reshape(ops.convert_to_tensor(np.asarray(mean), dtype=x.dtype), shape if np.ndim(mean) else ())
     if std is not None:
         x = x / ops.reshape(ops.convert_to_tensor(np.asarray(std), dtype=x.dtype), shape)
     return x

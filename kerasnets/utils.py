@@ -6,7 +6,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-
 _REDIRECT_LOCK = threading.Lock()
 _REDIRECT = {"depth": 0, "saved": None, "sink": None}
 
@@ -105,3 +104,25 @@ def save_figure(figure, path, **options):
             figure.savefig(tmp, format=os.path.splitext(os.fspath(path))[1][1:] or "png", **options)
     finally:
         plt.close(figure)
+
+
+def lazy_exports(package, exports):
+    """`(__all__, __getattr__, __dir__)` for a package whose public names (`exports`: module ->
+    names) are imported from their modules on first use, so that importing the package, or a
+    light module of it, does not start Keras and TensorFlow."""
+    import importlib
+    import sys
+
+    location = {name: module for module, names in exports.items() for name in names}
+
+    def __getattr__(name):
+        if name not in location:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(location[name]), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    def __dir__():
+        return sorted(set(vars(sys.modules[package])) | set(location))
+
+    return sorted(location), __getattr__, __dir__

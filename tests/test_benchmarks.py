@@ -8,7 +8,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 
@@ -30,18 +29,22 @@ def test_litert_predictor_matches_keras():
 
 def test_benchmark_harness_quick_run(tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT}
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--quick", "--output", str(tmp_path)],
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--quick", "--output",
+        str(tmp_path)],
                             capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(tmp_path / "keras_vs_applications.csv") as f:
         (row,) = list(csv.DictReader(f))
-    assert row["network"] == "MobileNetV3Small" and float(row["max_abs_diff"]) < 1e-5  # same weights, same logits (float32 rounding)
+    # same weights, same logits (float32 rounding)
+    assert row["network"] == "MobileNetV3Small" and float(row["max_abs_diff"]) < 1e-5
     assert 0.2 < float(row["latency_ratio"]) < 5 and 0.2 < float(row["throughput_ratio"]) < 5
     with open(tmp_path / "fast_path.csv") as f:
         (fast,) = list(csv.DictReader(f))
-    assert float(fast["max_abs_diff"]) < 1e-4 and float(fast["max_probability"]) > 0.0015 and float(fast["litert_float32_ms"]) > 0
+    assert float(fast["max_abs_diff"]) < 1e-4 and float(fast["max_probability"]) > 0.0015
+    assert float(fast["litert_float32_ms"]) > 0
     with open(tmp_path / "litert.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["quantization"] for r in rows] == ["float32", "int8"] and float(rows[1]["file_mb"]) < float(rows[0]["file_mb"])
+    assert [r["quantization"] for r in rows] == ["float32",
+        "int8"] and float(rows[1]["file_mb"]) < float(rows[0]["file_mb"])
     for name in ("summary.md", "keras_vs_applications.png", "cost_growth.png"):
         assert (tmp_path / name).stat().st_size > 0

@@ -28,7 +28,8 @@ def test_alexnet():
     assert split.params == 60_965_224  # "60 million parameters" (Sec. 4); the two-GPU split
     assert kerasnets.AlexNet(groups=1).count_params() == 62_378_344
     assert kerasnets.AlexNet(lrn=False).count_params() == 62_378_344
-    assert not any(isinstance(l, kerasnets.LocalResponseNormalization) for l in kerasnets.AlexNet(lrn=False).layers)
+    assert not any(isinstance(layer,
+        kerasnets.LocalResponseNormalization) for layer in kerasnets.AlexNet(lrn=False).layers)
     assert kerasnets.AlexNet().get_layer("pool3").output.shape == (None, 6, 6, 256)
 
 
@@ -49,7 +50,7 @@ def test_vgg_a_lrn_table_2(builder):
 
 def test_vgg_batch_norm_variant():
     model = kerasnets.VGG(config="D", batch_norm=True, include_top=False, input_shape=(64, 64, 3))
-    assert sum(isinstance(l, keras.layers.BatchNormalization) for l in model.layers) == 13
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers) == 13
 
 
 def test_googlenet_table_1():
@@ -90,7 +91,7 @@ def test_cifar_resnets(depth, params):
 @pytest.mark.parametrize("unit", sorted(blocks.RESIDUAL_UNITS))
 def test_residual_unit_orderings(unit):
     model = kerasnets.CifarResNet(20, unit=unit)
-    names = [l.name for l in model.layers]
+    names = [layer.name for layer in model.layers]
     # Fig. 4: where the BN and ReLU of the second unit sit relative to its addition.
     after_add = [n for n in names if n.startswith("conv2_block2_out_")]
     pre = [n for n in names if n.startswith("conv2_block2_pre_")]
@@ -114,9 +115,10 @@ def test_cifar_resnet_rejects_impossible_depths():
 
 def test_highway_net():
     model = kerasnets.HighwayNet(depth=30, width=50, input_shape=(64,))
-    highway = [l for l in model.layers if isinstance(l, kerasnets.Highway)]
-    assert len(highway) == 30 and all(float(np.mean(keras.ops.convert_to_numpy(l.bias_t))) < 0 for l in highway)
-    assert kerasnets.PlainNet(depth=30, width=50, input_shape=(64,)).count_params() == 64 * 50 + 50 + 30 * (50 * 50 + 50) + 510
+    highway = [layer for layer in model.layers if isinstance(layer, kerasnets.Highway)]
+    assert len(highway) == 30 and all(float(np.mean(keras.ops.convert_to_numpy(h.bias_t))) < 0 for h in highway)
+    assert kerasnets.PlainNet(depth=30, width=50, input_shape=(64,
+        )).count_params() == 64 * 50 + 50 + 30 * (50 * 50 + 50) + 510
 
 
 # Small configurations of every new network: (builder, kwargs, input shape).
@@ -176,7 +178,8 @@ for name in json.loads(sys.argv[2]):
 
 def test_same_outputs_on_the_jax_backend(tmp_path):
     pytest.importorskip("jax")
-    names = ["lenet5", "alexnet", "googlenet", "inceptionresnetv1", "resnext50", "cifar_resnet20", "highwaynet", "vgg11lrn"]
+    names = ["lenet5", "alexnet", "googlenet", "inceptionresnetv1", "resnext50", "cifar_resnet20", "highwaynet",
+        "vgg11lrn"]
     expected = {}
     for name in names:
         builder, kwargs, shape = SMALL[name]
@@ -247,7 +250,8 @@ def test_highway_trains_where_plain_does_not():
     for builder in (kerasnets.HighwayNet, kerasnets.PlainNet):
         keras.utils.set_random_seed(0)
         model = builder(depth=30, width=50, input_shape=(8, 8, 1))
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"])
         model.fit(x_train, y_train, epochs=40, batch_size=32, verbose=0)
         results[builder.__name__] = model.evaluate(x_test, y_test, verbose=0)[1]
     print("30-layer networks on digits, held-out accuracy:", results)

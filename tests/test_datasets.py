@@ -10,7 +10,6 @@ import time
 import cv2
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 APP = os.path.join(ROOT, "apps", "fine_tune.py")
@@ -114,7 +113,8 @@ def test_augmentation_names(tmp_path):
     from kerasnets.train.datasets import DataError, augmentation
 
     assert augmentation("none") is None
-    assert [layer.name.split("_")[1] for layer in augmentation("default").layers] == ["flip", "rotation", "zoom", "contrast"]
+    assert [layer.name.split("_")[1] for layer in augmentation("default").layers] == ["flip", "rotation", "zoom",
+        "contrast"]
     with pytest.raises(DataError, match="unknown augmentation blur"):
         augmentation("flip,blur")
 
@@ -181,10 +181,12 @@ def test_app_names_unknown_models_and_layers(tmp_path):
     for name in "ab":
         for i in range(2):
             _write(tmp_path / "d" / name / f"{i}.png", np.zeros((8, 8, 3), np.uint8))
-    common = ["--data", str(tmp_path / "d"), "--output", str(tmp_path / "m.keras"), "--weights", "none", "--image-size", "32"]
+    common = ["--data", str(tmp_path / "d"), "--output", str(tmp_path / "m.keras"), "--weights", "none",
+        "--image-size", "32"]
     result, _ = _app(*common, "--model", "resnet5")
     assert result.returncode == 1 and "Unknown model 'resnet5'" in result.stderr and "resnet50" in result.stderr
-    result, _ = _app(*common, "--model", "mobilenet", "--scenario", "fine_tune_from", "--fine-tune-from", "conv_pw_13_rel")
+    result, _ = _app(*common, "--model", "mobilenet", "--scenario", "fine_tune_from", "--fine-tune-from",
+        "conv_pw_13_rel")
     assert result.returncode == 1 and "did you mean conv_pw_13_relu" in result.stderr
     assert "warning: --weights none with --scenario fine_tune_from" in result.stderr  # a frozen random body
     assert not list(tmp_path.glob("m*")) and not list(tmp_path.glob(".m*"))  # nothing half-written
@@ -203,7 +205,8 @@ def test_offline_demo_from_digits_to_int8_tflite(tmp_path):
     assert summary["validation_images"] == 359
     assert summary["keras_accuracy"] >= 0.95
     assert abs(summary["tflite_accuracy"] - summary["keras_accuracy"]) <= 0.01
-    for name in ("model_curves.png", "model_confusion.png", "model_labels.txt", "model_report.txt", "model_int8.tflite"):
+    for name in ("model_curves.png", "model_confusion.png", "model_labels.txt", "model_report.txt",
+        "model_int8.tflite"):
         assert (tmp_path / "demo" / name).stat().st_size > 0
     assert (tmp_path / "demo" / "model_labels.txt").read_text().split() == [str(d) for d in range(10)]
     assert "Held-out accuracy on 359 validation images: Keras float32" in result.stdout
@@ -216,4 +219,5 @@ def test_offline_demo_from_digits_to_int8_tflite(tmp_path):
     model = keras.models.load_model(output)
     folder = scan_image_folder(tmp_path / "demo" / "digits")
     images = read_images(folder.paths[::50], 32)
-    assert np.mean(np.argmax(model.predict(images, verbose=0), axis=-1) == folder.labels[::50]) >= 0.9  # reloaded: raw pixels in
+    assert np.mean(np.argmax(model.predict(images, verbose=0),
+        axis=-1) == folder.labels[::50]) >= 0.9  # reloaded: raw pixels in

@@ -99,7 +99,8 @@ def test_large_networks_int8_agreement(builder, size, tmp_path):
     keras.utils.set_random_seed(0)
     model = make_decisive(builder(weights=None))
     x = images(size, n=8)
-    result = export.verify(export.to_tflite(model, tmp_path / "q.tflite", quantize="int8", representative_data=x), model, x)
+    result = export.verify(export.to_tflite(model, tmp_path / "q.tflite", quantize="int8", representative_data=x),
+        model, x)
     print(f"{model.name} int8: {result}")
     assert result.input_dtype == "uint8"
 
@@ -181,8 +182,10 @@ def test_cli_exports_and_verifies(capsys, tmp_path):
         (["resnet5", "--weights", "none"], "Unknown model 'resnet5'"),
         (["mobilenet", "--alpha", "0.3"], r"alpha in \[0.25, 0.5, 0.75, 1.0\]"),
         (["mobilenet", "--size", "100"], r"\[128, 160, 192, 224\] pixels"),
-        (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--quantize", "int8"], "needs representative data"),
-        (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--quantize", "int8", "--representative", "EMPTY"],
+        (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--quantize", "int8"],
+            "needs representative data"),
+        (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--quantize", "int8",
+            "--representative", "EMPTY"],
          "no readable images"),
         (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--labels", "LABELS"],
          "2 labels but the model has 1000 classes"),
@@ -206,7 +209,8 @@ def test_cli_bad_input(capsys, tmp_path, args, message):
 
 
 def test_python_m_export_entry_point(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "export", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "export", "--help"], capture_output=True, text=True, cwd=ROOT,
+        timeout=300)
     assert result.returncode == 0 and "--quantize" in result.stdout and "--representative" in result.stdout
     result = subprocess.run([sys.executable, "-m", "export", "resnet5", "--output", str(tmp_path / "x.tflite")],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -219,4 +223,5 @@ def test_grid_command(tmp_path, capsys):
     stdout = capsys.readouterr().out
     assert status == 0
     assert "| mobilenet | 0.25 | 128 | 0.48 | 14 |" in stdout
-    assert {p.name for p in tmp_path.iterdir()} >= {"grid.md", "grid.csv", "grid.png", "mobilenet_0.25_128_float32.tflite"}
+    assert {p.name for p in tmp_path.iterdir()} >= {"grid.md", "grid.csv", "grid.png",
+        "mobilenet_0.25_128_float32.tflite"}

@@ -50,16 +50,19 @@ def test_accuracy_survives_quantization_and_pruning(tmp_path):
     float16 = export.verify(export.to_tflite(model, tmp_path / "float16.tflite", quantize="float16", labels=labels),
                             model, x_test, preprocessing="tf")
     accuracy["tflite float16"] = tflite_accuracy(tmp_path / "float16.tflite", x_test, y_test)
-    int8_path = export.to_tflite(model, tmp_path / "int8.tflite", quantize="int8", representative_data=x_train[:200], labels=labels)
+    int8_path = export.to_tflite(model, tmp_path / "int8.tflite", quantize="int8", representative_data=x_train[:200],
+        labels=labels)
     accuracy["int8 post-training"] = tflite_accuracy(int8_path, x_test, y_test)
     tfmot_bridge.quantization_aware(model, (x_train, y_train), tmp_path / "qat.tflite", epochs=3, learning_rate=1e-5,
                                     labels=labels)
     accuracy["int8 quantization-aware"] = tflite_accuracy(tmp_path / "qat.tflite", x_test, y_test)
-    report = tfmot_bridge.prune(model, (x_train, y_train), tmp_path / "pruned.tflite", target_sparsity=0.5, labels=labels)
+    report = tfmot_bridge.prune(model, (x_train, y_train), tmp_path / "pruned.tflite", target_sparsity=0.5,
+        labels=labels)
     accuracy["float32 pruned 50 %"] = tflite_accuracy(tmp_path / "pruned.tflite", x_test, y_test)
     sizes = {name: len(gzip.compress((tmp_path / name).read_bytes())) for name in ("float.tflite", "pruned.tflite")}
     print("held-out accuracy:", {k: round(v, 4) for k, v in accuracy.items()})
-    print("gzip sizes:", sizes, f"ratio {sizes['float.tflite'] / sizes['pruned.tflite']:.2f}, kernel sparsity {report['sparsity']:.3f}")
+    print("gzip sizes:", sizes,
+        f"ratio {sizes['float.tflite'] / sizes['pruned.tflite']:.2f}, kernel sparsity {report['sparsity']:.3f}")
     print(f"float16 vs Keras on {float16.samples} held-out images: max |diff| {float16.max_abs_diff:.2e}, "
           f"top-1 agreement {float16.top1_agreement:.1%}")
     base = accuracy["keras float"]

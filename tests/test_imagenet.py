@@ -60,13 +60,17 @@ def test_preprocess_matches_keras(mode, data_format, ndim):
     x = np.random.default_rng(2).uniform(0, 255, (2, 5, 6, 3)[-ndim:]).astype("float32")
     if data_format == "channels_first":
         x = np.moveaxis(x, -1, -3).copy()
-    original = x.copy()
-    expected = imagenet_utils.preprocess_input(x.copy(), data_format=data_format, mode=mode)
-    ours = imagenet.preprocess_input(x, mode=mode, data_format=data_format)
+    original, theirs = x.copy(), x.copy()
+    expected = imagenet_utils.preprocess_input(theirs, data_format, mode)  # keras' positional order
+    ours = imagenet.preprocess_input(x, data_format, mode)
     np.testing.assert_array_equal(ours, expected)
-    np.testing.assert_array_equal(x, original)  # the argument is never modified
-    tensor_out = imagenet.preprocess_input(keras.ops.convert_to_tensor(x), mode=mode, data_format=data_format)
+    # like keras, a float array is preprocessed in place: the argument ends up exactly as keras leaves it
+    np.testing.assert_array_equal(x, theirs)
+    assert not np.array_equal(x, original)
+    tensor = keras.ops.convert_to_tensor(original)
+    tensor_out = imagenet.preprocess_input(tensor, mode=mode, data_format=data_format)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(tensor_out), expected, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(tensor), original)  # tensors are never modified
 
 
 def test_preprocess_integer_input_becomes_float_without_mutation():
@@ -74,6 +78,26 @@ def test_preprocess_integer_input_becomes_float_without_mutation():
     out = imagenet.preprocess_input(x, mode="tf")
     assert out.dtype == np.float32 and x.dtype == np.uint8 and x[0, 0, 0, 0] == 200
     np.testing.assert_allclose(out, 200 / 127.5 - 1)
+
+
+def test_preprocess_channels_as_keras():
+    gray = np.zeros((2, 4, 4, 1), "float32")
+    assert imagenet.preprocess_input(gray.copy(), mode="tf").shape == (2, 4, 4, 1)  # keras keeps 1 channel in 'tf'
+    for mode in ("caffe", "torch"):
+        with pytest.raises(ValueError, match="needs RGB images with 3 channels.*Convert grayscale"):
+            imagenet.preprocess_input(gray, mode=mode)
+
+
+def test_module_preprocess_functions_are_keras_own():
+    """kerasnets.<family>.preprocess_input(x, data_format=None) gives what keras' module function gives."""
+    import kerasnets
+
+    x = np.random.default_rng(3).uniform(0, 255, (1, 4, 4, 3)).astype("float32")
+    for ours, theirs in ((kerasnets.vgg, keras.applications.vgg16), (kerasnets.resnet, keras.applications.resnet),
+                         (kerasnets.densenet, keras.applications.densenet),
+                         (kerasnets.mobilenet, keras.applications.mobilenet),
+                         (kerasnets.inception, keras.applications.inception_v3)):
+        np.testing.assert_array_equal(ours.preprocess_input(x.copy(), None), theirs.preprocess_input(x.copy(), None))
 
 
 def test_preprocess_rejects_unknown_mode():

@@ -32,7 +32,8 @@ def test_highway_matches_its_formula():
     x = np.random.default_rng(1).normal(size=(4, 6)).astype("float32")
     layer = Highway(transform_bias=-1.5)
     y = keras.ops.convert_to_numpy(layer(x))
-    wh, bh, wt, bt = (keras.ops.convert_to_numpy(w) for w in (layer.kernel_h, layer.bias_h, layer.kernel_t, layer.bias_t))
+    wh, bh, wt, bt = (keras.ops.convert_to_numpy(w) for w in (layer.kernel_h, layer.bias_h, layer.kernel_t,
+        layer.bias_t))
     assert np.all(bt == -1.5)
     h = np.maximum(x @ wh + bh, 0)
     t = 1 / (1 + np.exp(-(x @ wt + bt)))
@@ -54,7 +55,8 @@ def test_highway_starts_near_the_identity_with_a_very_negative_gate_bias():
     ],
 )
 def test_shape_inference_and_config_round_trip(layer, shape):
-    inputs = [keras.Input(shape[1:]), keras.Input(shape[1:])] if isinstance(layer, ScaledResidual) else keras.Input(shape[1:])
+    inputs = [keras.Input(shape[1:]), keras.Input(shape[1:])] if isinstance(layer,
+        ScaledResidual) else keras.Input(shape[1:])
     outputs = layer(inputs)
     assert tuple(outputs.shape) == shape
     model = keras.Model(inputs, outputs)

@@ -19,7 +19,7 @@ def test_parity_with_keras_applications(name, tmp_path):
     theirs = theirs_fn(weights=None)
     ours = ours_fn(weights=None)
     assert ours.count_params() == theirs.count_params() == params
-    assert [l.name for l in ours.layers[1:]] == [l.name for l in theirs.layers[1:]]
+    assert [layer.name for layer in ours.layers[1:]] == [layer.name for layer in theirs.layers[1:]]
     ours.set_weights(theirs.get_weights())
     info = kerasnets.model_info(name)
     x = info.preprocess(random_images())

@@ -9,9 +9,9 @@ import keras
 import numpy as np
 import pytest
 
-from kerasnets.style import losses
-from kerasnets.style import style
+from kerasnets import style
 from kerasnets.imagenet import preprocess_input
+from kerasnets.style import losses
 from tests.conftest import IMAGES, ROOT
 
 CAT, COFFEE = os.path.join(IMAGES, "chelsea_cat.jpg"), os.path.join(IMAGES, "coffee_cup.jpg")
@@ -37,7 +37,8 @@ def test_known_values():
 @pytest.mark.parametrize("norm", ["none", "hw", "chw"])
 def test_gram_matches_numpy(norm):
     f = np.random.default_rng(0).normal(size=(3, 5, 4, 6)).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(losses.gram_matrix(f, norm)), np_gram(f, norm), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(losses.gram_matrix(f, norm)), np_gram(f, norm), rtol=1e-5,
+        atol=1e-5)
 
 
 def test_style_and_content_losses_match_their_formulas():
@@ -49,7 +50,8 @@ def test_style_and_content_losses_match_their_formulas():
     got = keras.ops.convert_to_numpy(style_loss([a[0], b[0]], [a[1], b[1]]))
     np.testing.assert_allclose(got, expected_style, rtol=1e-4)
     content_loss = losses.ContentLoss(reduction=None)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(content_loss(a[0], a[1])), np.mean((a[0] - a[1]) ** 2, axis=(1, 2, 3)),
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(content_loss(a[0], a[1])), np.mean((a[0] - a[1]) ** 2,
+        axis=(1, 2, 3)),
                                rtol=1e-5)
     assert float(keras.ops.max(style_loss([a[0], b[0]], [a[0], b[0]]))) == 0.0
     assert float(keras.ops.max(content_loss(a[0], a[0]))) == 0.0
@@ -63,7 +65,8 @@ def test_style_is_blind_to_where_content_is_not():
 
 
 def test_losses_serialise():
-    for loss in (losses.StyleLoss(layer_weights=[1, 2], normalize="hw"), losses.ContentLoss([0.5]), losses.TotalVariationLoss(2)):
+    for loss in (losses.StyleLoss(layer_weights=[1, 2], normalize="hw"), losses.ContentLoss([0.5]),
+        losses.TotalVariationLoss(2)):
         restored = type(loss).from_config(json.loads(json.dumps(loss.get_config())))
         assert restored.get_config() == loss.get_config()
     perceptual = losses.PerceptualLoss(style_image=COFFEE, weights=None, style_weight=10.0)
@@ -170,7 +173,8 @@ for loss in (losses.StyleLoss(), losses.ContentLoss(), losses.TotalVariationLoss
 print(float(losses.gram_matrix(np.arange(1, 9, dtype="float32").reshape(1, 2, 2, 2), "none")[0, 0, 0]))
 """
     env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "84.0"
 

@@ -50,7 +50,8 @@ def test_pruning_reaches_the_sparsity(tmp_path):
 def test_custom_layers_are_named_in_the_error(tmp_path):
     model = kerasnets.AlexNet(input_shape=(112, 112, 3), classes=10)
     x, y = digits(16, 112)
-    with pytest.raises(export.ExportError, match="layer 'lrn1' \\(LocalResponseNormalization\\) has no tf_keras equivalent"):
+    with pytest.raises(export.ExportError,
+        match="layer 'lrn1' \\(LocalResponseNormalization\\) has no tf_keras equivalent"):
         tfmot_bridge.quantization_aware(model, (x, y), tmp_path / "alexnet.tflite", labels=[str(d) for d in range(10)])
     assert not any(tmp_path.iterdir())
 

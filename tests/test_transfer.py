@@ -9,7 +9,6 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 
 
@@ -21,7 +20,7 @@ def digits_folder(tmp_path_factory):
 
 
 def _resnet(scenario, **options):
-    from kerasnets.train import transfer
+    from kerasnets import transfer
 
     return transfer.build_classifier("resnet50", 3, scenario, weights=None, image_size=64, **options)
 
@@ -34,7 +33,7 @@ def _conv_paths(model, prefixes):
     """kernel/bias paths of the convolutions whose names start with one of `prefixes`."""
     import keras
 
-    from kerasnets.train.transfer import base_of
+    from kerasnets.transfer import base_of
 
     return {w.path for layer in base_of(model).layers if isinstance(layer, keras.layers.Conv2D)
             and layer.name.startswith(prefixes) for w in layer.weights}
@@ -45,14 +44,15 @@ HEAD = {"classifier/kernel", "classifier/bias"}
 
 def test_blocks_follow_the_papers_units():
     import kerasnets
-    from kerasnets.train.transfer import block_names
+    from kerasnets.transfer import block_names
 
     vgg = kerasnets.VGG16(include_top=False, weights=None, input_shape=(64, 64, 3))
     assert block_names(vgg) == ["block1_pool", "block2_pool", "block3_pool", "block4_pool", "block5_pool"]
     resnet = kerasnets.ResNet50(include_top=False, weights=None, input_shape=(64, 64, 3))
     names = block_names(resnet)
     assert names[0] == "pool1_pool" and len(names) == 1 + 3 + 4 + 6 + 3  # the stem, then Table 1's 16 units
-    assert names[1:4] == ["conv2_block1_out", "conv2_block2_out", "conv2_block3_out"] and names[-1] == "conv5_block3_out"
+    assert names[1:4] == ["conv2_block1_out", "conv2_block2_out",
+        "conv2_block3_out"] and names[-1] == "conv5_block3_out"
     inception = kerasnets.InceptionV3(include_top=False, weights=None, input_shape=(96, 96, 3))
     assert block_names(inception)[-11:] == [f"mixed{i}" for i in range(11)]
 
@@ -99,11 +99,11 @@ def test_bad_scenario_arguments_name_the_fix():
     with pytest.raises(ValueError, match="top_blocks must be an integer from 1 to 17"):
         _resnet("fine_tune_top", top_blocks=0)
     with pytest.raises(ValueError, match="Unknown model 'resnet5'"):
-        from kerasnets.train import transfer
+        from kerasnets import transfer
 
         transfer.build_classifier("resnet5", 3, weights=None)
     import kerasnets
-    from kerasnets.train import transfer
+    from kerasnets import transfer
 
     with pytest.raises(ValueError, match="include_top=False"):
         transfer.build_classifier(kerasnets.MobileNet(weights=None, input_shape=(32, 32, 3)), 3)
@@ -112,7 +112,7 @@ def test_bad_scenario_arguments_name_the_fix():
 
 
 def _batch(folder, size=32, n=16):
-    from kerasnets.train.datasets import scan_image_folder, read_images
+    from kerasnets.train.datasets import read_images, scan_image_folder
 
     index = scan_image_folder(folder)
     picks = np.linspace(0, len(index) - 1, n).astype(int)
@@ -129,8 +129,7 @@ def _statistics(model):
 
 @pytest.mark.parametrize("scenario", ["fine_tune_top", "full"])
 def test_frozen_batch_norm_keeps_its_statistics_during_a_training_step(digits_folder, scenario):
-    from kerasnets.train import transfer
-
+    from kerasnets import transfer
     from kerasnets.train import datasets
 
     x, y = _batch(digits_folder)
@@ -155,8 +154,8 @@ def test_frozen_batch_norm_keeps_its_statistics_during_a_training_step(digits_fo
 def test_two_phase_fine_tuning_and_identical_reload(digits_folder, tmp_path):
     import keras
 
+    from kerasnets import transfer
     from kerasnets.train import datasets
-    from kerasnets.train import transfer
 
     train, validation = datasets.split_image_folder(digits_folder, 0.2)
     train_data = datasets.image_dataset(train.subset(range(0, len(train), 8)), 32, batch_size=32, training=True,
@@ -179,8 +178,8 @@ def test_two_phase_fine_tuning_and_identical_reload(digits_folder, tmp_path):
 def test_precise_batch_norm_rescues_inference_after_training_from_scratch(digits_folder):
     """With momentum 0.99 the moving statistics still hold most of their initial values after a few
     dozen steps; recomputed population statistics give inference-mode outputs that match the data."""
+    from kerasnets import transfer
     from kerasnets.train import datasets
-    from kerasnets.train import transfer
 
     folder = datasets.scan_image_folder(digits_folder)
     data = datasets.image_dataset(folder, 32, batch_size=64, training=True)
@@ -207,7 +206,7 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     from kerasnets.train import datasets
-    from kerasnets.train import transfer
+    from kerasnets import transfer
     train, _ = datasets.split_image_folder(sys.argv[1], 0.5)
     with transfer.distributed() as where:  # first: multi-worker collectives are set up before any TF op
         data = datasets.image_dataset(train.subset(range(0, len(train), 4)), 32, batch_size=16, training=True,
@@ -271,11 +270,12 @@ def test_multi_worker_training_through_tf_config(digits_folder):
 def test_tf_config_on_tensorflow_says_how_to_run_multi_worker(monkeypatch):
     import keras
 
-    from kerasnets.train import transfer
+    from kerasnets import transfer
 
     if keras.backend.backend() != "tensorflow":
         pytest.skip("the TensorFlow backend's message")
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}))
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker",
+        "index": 0}}))
     with pytest.raises(RuntimeError, match="keras-team/keras#20585.*KERAS_BACKEND=jax"):
         with transfer.distributed():
             pass

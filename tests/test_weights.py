@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import kerasnets
-from kerasnets.models import resnet
 from kerasnets.core import weights
 from kerasnets.core.weights import WeightsError, WeightsFile
+from kerasnets.models import resnet
 from tests.conftest import max_abs_diff, random_images, save_legacy_h5
 
 

@@ -40,7 +40,8 @@ SLOW = [
         for a in (0.35, 0.5, 0.75, 1.0, 1.3, 1.4) for s in (96, 128, 160, 192, 224)
     ],
     *[
-        (f"mobilenetv3{t.__name__[11:].lower()}-{a}-{m}", t, getattr(A, t.__name__), dict(alpha=a, minimalistic=m), 224, 1e-5)
+        (f"mobilenetv3{t.__name__[11:].lower()}-{a}-{m}", t, getattr(A, t.__name__), dict(alpha=a, minimalistic=m),
+            224, 1e-5)
         for t in (kerasnets.MobileNetV3Small, kerasnets.MobileNetV3Large)
         for a, m in ((0.75, False), (1.0, False), (1.0, True))
     ],
@@ -159,7 +160,8 @@ def test_profile_mobilenet_tables(alpha, size, macs, params):
     assert round(result.trainable_params / 1e6, 1) == params
 
 
-@pytest.mark.parametrize("builder, gmacs", [(kerasnets.ResNet50, 3.8), (kerasnets.ResNet101, 7.6), (kerasnets.ResNet152, 11.3)])
+@pytest.mark.parametrize("builder, gmacs", [(kerasnets.ResNet50, 3.8), (kerasnets.ResNet101, 7.6),
+    (kerasnets.ResNet152, 11.3)])
 def test_profile_resnet_table_1(builder, gmacs):
     result = kerasnets.profile(builder(weights=None))
     assert abs(result.macs / 1e9 - gmacs) <= 0.02 * gmacs
@@ -167,7 +169,8 @@ def test_profile_resnet_table_1(builder, gmacs):
 
 @pytest.mark.parametrize(
     "builder, millions",
-    [(kerasnets.VGG11, 133), (kerasnets.VGG13, 133), (kerasnets.VGG16C, 134), (kerasnets.VGG16, 138), (kerasnets.VGG19, 144)],
+    [(kerasnets.VGG11, 133), (kerasnets.VGG13, 133), (kerasnets.VGG16C, 134), (kerasnets.VGG16, 138), (kerasnets.VGG19,
+        144)],
 )
 def test_profile_vgg_table_2(builder, millions):
     assert round(kerasnets.profile(builder(weights=None)).params / 1e6) == millions

@@ -1,11 +1,16 @@
 """The keras.applications contract, written once for every kerasnets network.
 
-A family module describes its network as `features(x) -> x` (the convolutional body) and
-`top(x, classes, classifier_activation) -> x` (the classifier); `build` wraps them with the
-standard signature: argument validation, the input layer, the optional pooling, the model and
-its weights. Validation rules are keras.applications' own, with messages that name the fix.
+`ARGUMENTS` and `DOC` are the eight keras.applications arguments and their documentation;
+`@keras_application` gives a family builder that signature (its own arguments plus these) and
+that documentation. A family module describes its network as `features(x) -> x` (the
+convolutional body) and `top(x, classes, classifier_activation) -> x` (the classifier); `build`
+wraps them with the standard behaviour: argument validation, the input layer, the optional
+pooling, the model and its weights. Validation rules are keras.applications' own, with messages
+that name the fix.
 """
 
+import functools
+import inspect
 import os
 
 import keras
@@ -14,6 +19,75 @@ from keras import layers
 from kerasnets.core import weights as weights_lib
 
 POOLING_CHOICES = (None, "avg", "max")
+
+#: The keras.applications arguments, in keras' order, with keras' defaults.
+ARGUMENTS = {
+    "include_top": True,
+    "weights": "imagenet",
+    "input_tensor": None,
+    "input_shape": None,
+    "pooling": None,
+    "classes": 1000,
+    "classifier_activation": "softmax",
+    "name": None,
+}
+
+DOC = """
+Arguments shared with keras.applications:
+    include_top: whether to include the classifier at the top of the network.
+    weights: None (random initialisation), "imagenet" (the published ImageNet weights, downloaded
+        once into the Keras cache and verified), or the path to a weights file.
+    input_tensor: optional Keras tensor (the output of `keras.Input()`) to use as image input.
+    input_shape: optional shape tuple (height, width, channels) for channels_last; needed only
+        with include_top=False or for sizes other than the default.
+    pooling: with include_top=False, None (the 4D feature map), "avg" or "max" (global pooling
+        to a 2D tensor).
+    classes: number of classes to classify images into, with include_top=True and no ImageNet
+        weights.
+    classifier_activation: activation of the top layer ("softmax", None for logits, or a
+        callable); with pretrained weights only "softmax" or None.
+    name: the model's name.
+
+Returns:
+    A `keras.Model`.
+"""
+
+
+def keras_application(order=None, **defaults):
+    """Decorator for a family builder `fn(own arguments..., **arguments)`: gives it the
+    keras.applications signature (its own required arguments first, then `ARGUMENTS` with
+    `defaults` replacing keras' defaults, then its own optional arguments; or exactly `order`, for
+    networks whose keras signature orders them differently) and appends `DOC`. The builder
+    receives every argument by keyword."""
+    unknown = set(defaults) - set(ARGUMENTS)
+    if unknown:
+        raise TypeError(f"keras_application: {sorted(unknown)} are not keras.applications arguments.")
+
+    def decorate(fn):
+        own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
+        standard = [inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults.get(n, d))
+                    for n, d in ARGUMENTS.items()]
+        required = [p.replace(kind=p.POSITIONAL_OR_KEYWORD) for p in own if p.default is p.empty]
+        optional = [p.replace(kind=p.POSITIONAL_OR_KEYWORD) for p in own if p.default is not p.empty]
+        parameters = required + standard + optional
+        if order is not None:
+            by_name = {p.name: p for p in parameters}
+            if sorted(order) != sorted(by_name):
+                raise TypeError(f"{fn.__name__}: order must list exactly {sorted(by_name)}.")
+            parameters = [by_name[n] for n in order]
+        signature = inspect.Signature(parameters)
+
+        @functools.wraps(fn)
+        def builder(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            return fn(**bound.arguments)
+
+        builder.__signature__ = signature
+        builder.__doc__ = f"{inspect.cleandoc(fn.__doc__ or '')}\n{DOC}"
+        return builder
+
+    return decorate
 
 
 def channel_axis():
@@ -137,10 +211,10 @@ def pooled_classifier(x, classes, classifier_activation, dropout=0.0):
 
 
 def build(
-    name,
     features,
     top=pooled_classifier,
     *,
+    name,
     default_size,
     min_size,
     spec=None,
@@ -154,7 +228,8 @@ def build(
     classifier_activation="softmax",
     validate=True,
 ):
-    """Build a keras.applications-style model from its body (`features`) and classifier (`top`)."""
+    """Build a keras.applications-style model from its body (`features`) and classifier (`top`);
+    the keyword arguments after `spec` are those of `ARGUMENTS`."""
     if validate:
         validate_arguments(
             name, include_top=include_top, weights=weights, classes=classes, pooling=pooling,

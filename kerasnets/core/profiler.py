@@ -40,7 +40,8 @@ class Profile:
         lines = [f"{'layer':40s} {'kind':22s} {'output shape':20s} {'params':>12s} {'mult-adds':>14s}"]
         for row in self.layers:
             if (row.params or row.macs) and row.macs >= min_macs:
-                lines.append(f"{row.name:40s} {row.kind:22s} {str(row.output_shape):20s} {row.params:12,d} {row.macs:14,d}")
+                lines.append(f"{row.name:40s} {row.kind:22s} {str(row.output_shape):20s} {row.params:12,d} "
+                    f"{row.macs:14,d}")
         lines.append(f"{'total':40s} {'':22s} {'':20s} {self.params:12,d} {self.macs:14,d}")
         return "\n".join(lines)
 
@@ -68,7 +69,8 @@ def layer_macs(layer, input_shapes, output_shape):
     in_shape = input_shapes[0]
     if isinstance(layer, layers.SeparableConv2D):
         depthwise = _spatial(output_shape) * _channels(in_shape) * layer.depth_multiplier * math.prod(layer.kernel_size)
-        return depthwise + _spatial(output_shape) * _channels(in_shape) * layer.depth_multiplier * _channels(output_shape)
+        pointwise = _spatial(output_shape) * _channels(in_shape) * layer.depth_multiplier * _channels(output_shape)
+        return depthwise + pointwise
     if isinstance(layer, (layers.DepthwiseConv1D, layers.DepthwiseConv2D)):
         return _spatial(output_shape) * _channels(output_shape) * math.prod(layer.kernel_size)
     if isinstance(layer, (layers.Conv1DTranspose, layers.Conv2DTranspose, layers.Conv3DTranspose)):

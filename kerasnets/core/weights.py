@@ -16,8 +16,9 @@ import os
 import urllib.error
 import urllib.request
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from kerasnets.utils import atomic_output
 
@@ -58,9 +59,20 @@ class WeightsSpec:
 
     top: WeightsFile | None
     notop: WeightsFile | None
+    source: str = "keras.applications"
 
     def file(self, include_top):
         return self.top if include_top else self.notop
+
+
+@dataclass(frozen=True)
+class WeightsTable:
+    """Weights published per configuration (MobileNet: one pair of files per width and input size):
+    `at(**configuration)` gives the WeightsSpec of one; `choices` names what exists."""
+
+    at: Callable = field(repr=False)
+    choices: str
+    source: str = "keras.applications"
 
 
 def h5_spec(folder, stem, top_hash, notop_hash):

@@ -2,4 +2,4 @@
 from shared blocks (`blocks`) and custom layers (`layers`)."""
 
 #: The family modules; importing one registers its networks' specs.
-FAMILIES = ("lenet", "alexnet", "vgg", "inception", "resnet", "highway", "densenet", "mobilenet")
+FAMILIES = ("lenet", "alexnet", "vgg", "inception", "resnet", "highway", "densenet", "mobilenet", "efficientnet_lite")

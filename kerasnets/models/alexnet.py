@@ -14,8 +14,8 @@ feature maps finer; its layer output sizes are those of the paper's Figure 3.
 from keras import layers
 
 from kerasnets.core import application
+from kerasnets.core.registry import Family
 from kerasnets.models.layers import LocalResponseNormalization
-from kerasnets.core.registry import register
 
 
 def alexnet_table(groups=1, lrn=True):
@@ -71,53 +71,36 @@ def dropout_classifier(x, classes, classifier_activation, dropout=0.5, width=409
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
-def _plain_network(name, table, default_size, include_top, weights, input_tensor, input_shape, pooling, classes,
-                   classifier_activation, dropout):
+def _plain_network(table, default_size, dropout, arguments):
     return application.build(
-        name, lambda x: stacked_features(x, table),
+        lambda x: stacked_features(x, table),
         lambda x, c, a: dropout_classifier(x, c, a, dropout=dropout),
-        default_size=default_size, min_size=default_size // 4,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=default_size, min_size=default_size // 4, **arguments,
     )
 
 
-@register("alexnet", family="alexnet", paper="Krizhevsky et al., ImageNet Classification with Deep Convolutional Neural Networks",
-          year=2012, input_size=227, preprocessing="caffe", top1=59.3, top5=81.8)
-def AlexNet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="alexnet",
-    groups=1,
-    lrn=True,
-    dropout=0.5,
-):
+@application.keras_application(weights=None)
+def alexnet(groups=1, lrn=True, dropout=0.5, **arguments):
     """AlexNet; `groups=2` for the two-GPU split, `lrn=False` to drop local response normalisation."""
     if groups not in (1, 2):
         raise ValueError(f"AlexNet: groups must be 1 (one tower) or 2 (the paper's two GPUs); received {groups}.")
-    return _plain_network(name, alexnet_table(groups, lrn), 227, include_top, weights, input_tensor, input_shape,
-                          pooling, classes, classifier_activation, dropout)
+    return _plain_network(alexnet_table(groups, lrn), 227, dropout, arguments)
 
 
-@register("zfnet", family="alexnet", paper="Zeiler & Fergus, Visualizing and Understanding Convolutional Networks",
-          year=2014, input_size=224, preprocessing="caffe", top1=61.6, top5=83.5)
-def ZFNet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="zfnet",
-    lrn=True,
-    dropout=0.5,
-):
+@application.keras_application(weights=None)
+def zfnet(lrn=True, dropout=0.5, **arguments):
     """ZFNet, the model of Zeiler & Fergus' Figure 3 (224x224 input)."""
-    return _plain_network(name, zfnet_table(lrn), 224, include_top, weights, input_tensor, input_shape,
-                          pooling, classes, classifier_activation, dropout)
+    return _plain_network(zfnet_table(lrn), 224, dropout, arguments)
+
+
+# Top-1 / top-5: AlexNet Table 2 (one CNN, 40.7 / 18.2 % error); ZFNet Table 2 (one net, 38.4 / 16.5 %).
+AlexNet = Family("alexnet", "Krizhevsky et al., ImageNet Classification with Deep Convolutional Neural Networks",
+                 2012, input_size=227, preprocessing="caffe").variant(
+    "alexnet", "AlexNet", alexnet, summary="AlexNet (Fig. 2), one tower by default; 60.97 M parameters with groups=2.",
+    top1=59.3, top5=81.8, params=62_378_344, mult_adds=1_135_256_096,
+)
+ZFNet = Family("alexnet", "Zeiler & Fergus, Visualizing and Understanding Convolutional Networks", 2014,
+               input_size=224, preprocessing="caffe").variant(
+    "zfnet", "ZFNet", zfnet, summary="ZFNet (Fig. 3): 7x7/2 first layer, 5x5/2 second.",
+    top1=61.6, top5=83.5, params=62_357_608, mult_adds=1_168_032_896,
+)

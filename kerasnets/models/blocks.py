@@ -240,7 +240,8 @@ def residual_unit(x, filters, *, stride=1, unit="original", bottleneck=False, na
     for i, (width, kernel, conv_stride) in enumerate(convs, start=1):
         if i > 1:
             branch = _apply(branch, spec["mid"], f"{name}_{i - 1}")
-        branch = layers.Conv2D(width, kernel, strides=conv_stride, padding="same", use_bias=False, name=f"{name}_{i}_conv")(branch)
+        branch = layers.Conv2D(width, kernel, strides=conv_stride, padding="same", use_bias=False,
+            name=f"{name}_{i}_conv")(branch)
     branch = _apply(branch, spec["last"], f"{name}_{len(convs)}")
     x = layers.Add(name=f"{name}_add")([shortcut, branch])
     return _apply(x, spec["after"], f"{name}_out")

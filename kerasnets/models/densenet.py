@@ -12,9 +12,9 @@ from keras import layers
 
 from kerasnets import imagenet
 from kerasnets.core import application
-from kerasnets.models import blocks
-from kerasnets.core.registry import register
+from kerasnets.core.registry import Family
 from kerasnets.core.weights import h5_spec
+from kerasnets.models import blocks
 
 #: Table 1: layers per dense block.
 BLOCKS = {
@@ -24,12 +24,15 @@ BLOCKS = {
     "densenet264": (6, 12, 64, 48),
 }
 WEIGHTS = {
-    "densenet121": h5_spec("densenet", "densenet121", "9d60b8095a5708f2dcce2bca79d332c7", "30ee3e1110167f948a6b9946edeeb738"),
-    "densenet169": h5_spec("densenet", "densenet169", "d699b8f76981ab1b30698df4c175e90b", "b8c4d4c20dd625c148057b9ff1c1176b"),
-    "densenet201": h5_spec("densenet", "densenet201", "1ceb130c1ea1b78c3bf6114dbdfd8807", "c13680b51ded0fb44dff2d8f86ac8bb1"),
+    "densenet121": h5_spec("densenet", "densenet121", "9d60b8095a5708f2dcce2bca79d332c7",
+        "30ee3e1110167f948a6b9946edeeb738"),
+    "densenet169": h5_spec("densenet", "densenet169", "d699b8f76981ab1b30698df4c175e90b",
+        "b8c4d4c20dd625c148057b9ff1c1176b"),
+    "densenet201": h5_spec("densenet", "densenet201", "1ceb130c1ea1b78c3bf6114dbdfd8807",
+        "c13680b51ded0fb44dff2d8f86ac8bb1"),
 }
 
-preprocess_input = functools.partial(imagenet.preprocess_input, mode="torch")
+preprocess_input = imagenet.preprocessing_function("torch")
 decode_predictions = imagenet.decode_predictions
 
 
@@ -49,21 +52,8 @@ def densenet_features(x, block_sizes, growth_rate, compression, bottleneck):
     return layers.Activation("relu", name="relu")(x)
 
 
-def DenseNetBC(
-    block_sizes,
-    growth_rate=32,
-    compression=0.5,
-    bottleneck=4,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="densenet",
-    weights_spec=None,
-):
+@application.keras_application(weights=None)
+def DenseNetBC(block_sizes, growth_rate=32, compression=0.5, bottleneck=4, **arguments):
     """A general ImageNet DenseNet: `block_sizes` per dense block, growth rate k, compression theta
     (1.0 gives DenseNet-B), `bottleneck` width factor (0 for no bottleneck layers)."""
     if not 0 < compression <= 1 or growth_rate < 1 or not block_sizes:
@@ -71,50 +61,38 @@ def DenseNetBC(
             f"DenseNet: need 0 < compression <= 1, growth_rate >= 1 and at least one block; received "
             f"compression={compression}, growth_rate={growth_rate}, block_sizes={block_sizes}."
         )
+    block_sizes = tuple(block_sizes)
+    key = next((k for k, v in BLOCKS.items() if v == block_sizes and growth_rate == 32), None)
+    standard = compression == 0.5 and bottleneck == 4
+    arguments["name"] = arguments["name"] or key or "densenet"
     return application.build(
-        name,
-        functools.partial(densenet_features, block_sizes=tuple(block_sizes), growth_rate=growth_rate,
+        functools.partial(densenet_features, block_sizes=block_sizes, growth_rate=growth_rate,
                           compression=compression, bottleneck=bottleneck),
-        default_size=224, min_size=32, spec=weights_spec,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=224, min_size=32, spec=WEIGHTS.get(key) if standard else None, **arguments,
     )
 
 
-def _depth(key, default_weights, doc):
-    def builder(
-        include_top=True,
-        weights=default_weights,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=key,
-    ):
-        return DenseNetBC(
-            BLOCKS[key], include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-            pooling=pooling, classes=classes, classifier_activation=classifier_activation, name=name,
-            weights_spec=WEIGHTS.get(key),
-        )
+DENSENET = Family("densenet", "Huang et al., Densely Connected Convolutional Networks", 2017,
+                  input_size=224, preprocessing="torch")
 
-    builder.__name__ = builder.__qualname__ = key.replace("densenet", "DenseNet")
-    builder.__doc__ = doc
-    return builder
-
-
-_INFO = dict(family="densenet", paper="Huang et al., Densely Connected Convolutional Networks", year=2017,
-             input_size=224, preprocessing="torch")
-# Single-crop top-1 from the authors' published ImageNet results (100 - error): 25.02, 23.80, 22.58, 22.15 error.
-DenseNet121 = register("densenet121", top1=74.98, top5=92.29, imagenet_weights=True, **_INFO)(
-    _depth("densenet121", "imagenet", "DenseNet-121 (k=32); loads the official keras.applications weights.")
+# Single-crop top-1 / top-5 from the authors' published ImageNet results (100 - error).
+DenseNet121 = DENSENET.variant(
+    "densenet121", "DenseNet121", DenseNetBC, options=dict(block_sizes=BLOCKS["densenet121"]),
+    weights=WEIGHTS["densenet121"], summary="DenseNet-121 (k=32); loads the official keras.applications weights.",
+    top1=74.98, top5=92.29, params=8_062_504, mult_adds=2_834_161_664,
 )
-DenseNet169 = register("densenet169", top1=76.20, top5=93.15, imagenet_weights=True, **_INFO)(
-    _depth("densenet169", "imagenet", "DenseNet-169 (k=32); loads the official keras.applications weights.")
+DenseNet169 = DENSENET.variant(
+    "densenet169", "DenseNet169", DenseNetBC, options=dict(block_sizes=BLOCKS["densenet169"]),
+    weights=WEIGHTS["densenet169"], summary="DenseNet-169 (k=32); loads the official keras.applications weights.",
+    top1=76.20, top5=93.15, params=14_307_880, mult_adds=3_359_843_328,
 )
-DenseNet201 = register("densenet201", top1=77.42, top5=93.66, imagenet_weights=True, **_INFO)(
-    _depth("densenet201", "imagenet", "DenseNet-201 (k=32); loads the official keras.applications weights.")
+DenseNet201 = DENSENET.variant(
+    "densenet201", "DenseNet201", DenseNetBC, options=dict(block_sizes=BLOCKS["densenet201"]),
+    weights=WEIGHTS["densenet201"], summary="DenseNet-201 (k=32); loads the official keras.applications weights.",
+    top1=77.42, top5=93.66, params=20_242_984, mult_adds=4_291_365_888,
 )
-DenseNet264 = register("densenet264", top1=77.85, top5=93.88, **_INFO)(
-    _depth("densenet264", None, "DenseNet-264 (k=32), Table 1's deepest configuration; no published Keras weights.")
+DenseNet264 = DENSENET.variant(
+    "densenet264", "DenseNet264", DenseNetBC, options=dict(block_sizes=BLOCKS["densenet264"]),
+    summary="DenseNet-264 (k=32), Table 1's deepest configuration; no published Keras weights.",
+    top1=77.85, top5=93.88, params=33_736_232, mult_adds=5_751_653_376,
 )

@@ -9,66 +9,53 @@ stops training as depth grows (Fig. 1) while the highway network does not.
 import keras
 from keras import layers
 
+from kerasnets.core import application
+from kerasnets.core.registry import Family
+from kerasnets.core.weights import load_weights
 from kerasnets.models.layers import Highway
-from kerasnets.core.registry import register
 
 
-def _dense_network(kind, depth, width, include_top, weights, input_tensor, input_shape, classes,
-                   classifier_activation, name, activation, transform_bias):
+@application.keras_application(
+    order=("highway", "depth", "width", *application.ARGUMENTS, "activation", "transform_bias"),
+    weights=None, input_shape=(28, 28, 1), classes=10,
+)
+def dense_network(highway, depth=30, width=50, activation="relu", transform_bias=-2.0, **arguments):
+    """A deep fully connected network of `depth` layers of `width` units after a projection layer:
+    highway layers (Sec. 2, transform-gate bias `transform_bias`) or, with `highway=False`, plain ones."""
+    kind = "HighwayNet" if highway else "PlainNet"
     if depth < 1 or width < 1:
         raise ValueError(f"{kind}: depth and width must be positive; received depth={depth}, width={width}.")
-    if weights is not None and not isinstance(weights, str):
+    if arguments["pooling"] is not None:
+        raise ValueError(f"{kind} is fully connected: pooling does not apply; received "
+            f"pooling={arguments['pooling']!r}.")
+    weights = arguments["weights"]
+    if weights is not None and not isinstance(weights, str) or weights == "imagenet":
         raise ValueError(f"{kind}: weights must be None or the path to a weights file; received {weights!r}.")
-    inputs = input_tensor if input_tensor is not None else keras.Input(shape=input_shape, name="input")
+    input_tensor = arguments["input_tensor"]
+    inputs = input_tensor if input_tensor is not None else keras.Input(shape=arguments["input_shape"], name="input")
     x = layers.Flatten(name="flatten")(inputs) if len(inputs.shape) > 2 else inputs
     x = layers.Dense(width, activation=activation, name="projection")(x)
     for i in range(1, depth + 1):
-        if kind == "HighwayNet":
+        if highway:
             x = Highway(activation=activation, transform_bias=transform_bias, name=f"highway{i}")(x)
         else:
             x = layers.Dense(width, activation=activation, name=f"dense{i}")(x)
-    if include_top:
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    model = keras.Model(keras.utils.get_source_inputs(inputs) if input_tensor is not None else inputs, x, name=name)
-    if weights is not None:
-        from kerasnets.core.weights import load_weights
-
-        load_weights(model, weights)
-    return model
+    if arguments["include_top"]:
+        x = layers.Dense(arguments["classes"], activation=arguments["classifier_activation"], name="predictions")(x)
+    source = keras.utils.get_source_inputs(inputs) if input_tensor is not None else inputs
+    name = arguments["name"] or f"{'highway' if highway else 'plain'}_{depth}x{width}"
+    return load_weights(keras.Model(source, x, name=name), weights)
 
 
-@register("highwaynet", family="highway", paper="Srivastava et al., Training Very Deep Networks", year=2015,
-          input_size=28, preprocessing="none", channels=1)
-def HighwayNet(
-    depth=30,
-    width=50,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=(28, 28, 1),
-    classes=10,
-    classifier_activation="softmax",
-    name=None,
-    activation="relu",
-    transform_bias=-2.0,
-):
-    """A deep fully connected highway network (Sec. 4.1: width 50, depth up to 100, bias -1 to -3)."""
-    return _dense_network("HighwayNet", depth, width, include_top, weights, input_tensor, input_shape, classes,
-                          classifier_activation, name or f"highway_{depth}x{width}", activation, transform_bias)
-
-
-def PlainNet(
-    depth=30,
-    width=50,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=(28, 28, 1),
-    classes=10,
-    classifier_activation="softmax",
-    name=None,
-    activation="relu",
-):
-    """The plain baseline: the same network with ordinary dense layers instead of highway layers."""
-    return _dense_network("PlainNet", depth, width, include_top, weights, input_tensor, input_shape, classes,
-                          classifier_activation, name or f"plain_{depth}x{width}", activation, None)
+HIGHWAY = Family("highway", "Srivastava et al., Training Very Deep Networks", 2015, input_size=28,
+                 preprocessing="none", extra=dict(channels=1, convolutional=False, crop_fraction=1.0, model_name=None))
+HighwayNet = HIGHWAY.variant(
+    "highwaynet", "HighwayNet", dense_network, options=dict(highway=True),
+    summary="A deep fully connected highway network (Sec. 4.1: width 50, depth up to 100, gate bias -1 to -3).",
+    params=192_760, mult_adds=189_700,
+)
+PlainNet = HIGHWAY.variant(
+    "plainnet", "PlainNet", dense_network, options=dict(highway=False),
+    summary="The plain baseline of Fig. 1: the same network with ordinary dense layers instead of highway layers.",
+    params=116_260, mult_adds=114_700,
+)

@@ -21,11 +21,11 @@ from keras import layers
 
 from kerasnets import imagenet
 from kerasnets.core import application
-from kerasnets.models.layers import ScaledResidual
-from kerasnets.core.registry import register
+from kerasnets.core.registry import Family
 from kerasnets.core.weights import WeightsFile, WeightsSpec, h5_spec
+from kerasnets.models.layers import ScaledResidual
 
-preprocess_input = functools.partial(imagenet.preprocess_input, mode="tf")
+preprocess_input = imagenet.preprocessing_function("tf")
 decode_predictions = imagenet.decode_predictions
 
 BN_EPSILON = 1e-3
@@ -45,12 +45,14 @@ class Conv:
     def __call__(self, x, name):
         if not self.batch_norm:
             return layers.Conv2D(
-                self.filters, self.kernel, strides=self.strides, padding=self.padding, activation="relu", name=f"{name}_conv"
+                self.filters, self.kernel, strides=self.strides, padding=self.padding, activation="relu",
+                    name=f"{name}_conv"
             )(x)
         x = layers.Conv2D(
             self.filters, self.kernel, strides=self.strides, padding=self.padding, use_bias=False, name=f"{name}_conv"
         )(x)
-        x = layers.BatchNormalization(axis=application.channel_axis(), scale=False, epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(axis=application.channel_axis(), scale=False, epsilon=BN_EPSILON,
+            name=f"{name}_bn")(x)
         return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -152,7 +154,8 @@ V3_MODULES = (
     ("mixed5", v3_17x17(160)),
     ("mixed6", v3_17x17(160)),
     ("mixed7", v3_17x17(192)),
-    ("mixed8", ((Conv(192), valid(320, 3, 2)), (Conv(192), Conv(192, (1, 7)), Conv(192, (7, 1)), valid(192, 3, 2)), (MAX,))),
+    ("mixed8", ((Conv(192), valid(320, 3, 2)), (Conv(192), Conv(192, (1, 7)), Conv(192, (7, 1)), valid(192, 3, 2)),
+        (MAX,))),
     ("mixed9", V3_8x8),
     ("mixed10", V3_8x8),
 )
@@ -174,43 +177,40 @@ def inception_v3_aux_classifier(x, classes, classifier_activation):
     return layers.Dense(classes, activation=classifier_activation, name="aux_predictions")(x)
 
 
-INCEPTION_V3_WEIGHTS = h5_spec("inception_v3", "inception_v3", "9a0d58056eeedaa3f26cb7ebd46da564", "bcbd6486424b2319ff4ef7d526e38f63")
+INCEPTION_V3_WEIGHTS = h5_spec("inception_v3", "inception_v3", "9a0d58056eeedaa3f26cb7ebd46da564",
+    "bcbd6486424b2319ff4ef7d526e38f63")
 
 
-@register(
-    "inceptionv3", family="inception", paper="Szegedy et al., Rethinking the Inception Architecture for Computer Vision",
-    year=2016, input_size=299, preprocessing="tf", imagenet_weights=True, top1=78.8, top5=94.4,
-)
-def InceptionV3(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v3",
-    aux_logits=False,
-):
+@application.keras_application()
+def inception_v3(aux_logits=False, **arguments):
     """Inception v3 (299x299). `aux_logits=True` adds the auxiliary classifier as a second output
     for training (its weights are not published: it starts random even with ImageNet weights)."""
+    if aux_logits and not arguments["include_top"]:
+        raise ValueError("InceptionV3: aux_logits=True needs include_top=True (the auxiliary head is a classifier).")
     model = application.build(
-        name, inception_v3_features, default_size=299, min_size=75, spec=INCEPTION_V3_WEIGHTS,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        inception_v3_features, default_size=299, min_size=75, spec=INCEPTION_V3_WEIGHTS, **arguments,
     )
     if not aux_logits:
         return model
-    if not include_top:
-        raise ValueError("InceptionV3: aux_logits=True needs include_top=True (the auxiliary head is a classifier).")
-    aux = inception_v3_aux_classifier(model.get_layer("mixed7").output, classes, classifier_activation)
+    aux = inception_v3_aux_classifier(model.get_layer("mixed7").output, arguments["classes"],
+                                      arguments["classifier_activation"])
     return keras.Model(model.inputs, [model.output, aux], name=model.name)
+
+
+INCEPTION_V3_PAPER = "Szegedy et al., Rethinking the Inception Architecture for Computer Vision"
+# Single-crop top-1 / top-5: Table 3 of the paper.
+InceptionV3 = Family("inception", INCEPTION_V3_PAPER, 2016, input_size=299, preprocessing="tf").variant(
+    "inceptionv3", "InceptionV3", inception_v3, model_name="inception_v3", weights=INCEPTION_V3_WEIGHTS,
+    summary="Inception v3 in the keras.applications layout; loads the official weights.",
+    top1=78.8, top5=94.4, params=23_851_784, mult_adds=5_713_216_096,
+)
 
 
 # -- Inception-ResNet-v2 --------------------------------------------------------------------
 IRV2_MIXED_5B = ((Conv(96),), (Conv(48), Conv(64, 5)), (Conv(64), Conv(96, 3), Conv(96, 3)), (AVG, Conv(64)))
 IRV2_BLOCK35 = ((Conv(32),), (Conv(32), Conv(32, 3)), (Conv(32), Conv(48, 3), Conv(64, 3)))  # Fig. 16
-IRV2_MIXED_6A = ((valid(384, 3, 2),), (Conv(256), Conv(256, 3), valid(384, 3, 2)), (MAX,))  # Fig. 7, k,l,m,n = 256,256,384,384
+IRV2_MIXED_6A = ((valid(384, 3, 2),), (Conv(256), Conv(256, 3), valid(384, 3, 2)), (MAX,
+    ))  # Fig. 7, k,l,m,n = 256,256,384,384
 IRV2_BLOCK17 = ((Conv(192),), (Conv(128), Conv(160, (1, 7)), Conv(192, (7, 1))))  # Fig. 17
 IRV2_MIXED_7A = (  # Fig. 18
     (Conv(256), valid(384, 3, 2)), (Conv(256), valid(288, 3, 2)), (Conv(256), Conv(288, 3), valid(320, 3, 2)), (MAX,),
@@ -235,31 +235,29 @@ def inception_resnet_v2_features(x):
 
 
 INCEPTION_RESNET_V2_WEIGHTS = WeightsSpec(
-    top=WeightsFile("inception_resnet_v2", "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5", "e693bd0210a403b3192acc6073ad2e96"),
-    notop=WeightsFile("inception_resnet_v2", "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5", "d19885ff4a710c122648d3b5c3b684e4"),
+    top=WeightsFile("inception_resnet_v2", "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels.h5",
+        "e693bd0210a403b3192acc6073ad2e96"),
+    notop=WeightsFile("inception_resnet_v2", "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        "d19885ff4a710c122648d3b5c3b684e4"),
 )
 
 
-@register(
-    "inceptionresnetv2", family="inception", paper="Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
-    year=2017, input_size=299, preprocessing="tf", imagenet_weights=True, top1=80.1, top5=95.1,
-)
-def InceptionResNetV2(
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_resnet_v2",
-):
+@application.keras_application()
+def inception_resnet_v2(**arguments):
     """Inception-ResNet-v2 (299x299); loads the official keras.applications weights."""
     return application.build(
-        name, inception_resnet_v2_features, default_size=299, min_size=75, spec=INCEPTION_RESNET_V2_WEIGHTS,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        inception_resnet_v2_features, default_size=299, min_size=75, spec=INCEPTION_RESNET_V2_WEIGHTS, **arguments,
     )
+
+
+INCEPTION_V4 = Family("inception", "Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual "
+                      "Connections on Learning", 2017, input_size=299, preprocessing="tf")
+# Single-crop top-1 / top-5: Table 2 of the paper.
+InceptionResNetV2 = INCEPTION_V4.variant(
+    "inceptionresnetv2", "InceptionResNetV2", inception_resnet_v2, model_name="inception_resnet_v2",
+    weights=INCEPTION_RESNET_V2_WEIGHTS, summary="Inception-ResNet-v2 (Fig. 15); loads the official weights.",
+    top1=80.1, top5=95.1, params=55_873_736, mult_adds=13_155_794_016,
+)
 
 
 # -- GoogLeNet (Inception v1) ---------------------------------------------------------------
@@ -334,45 +332,40 @@ def googlenet_features(x, batch_norm=False, naive=False):
     return x
 
 
-@register(
-    "googlenet", family="inception", paper="Szegedy et al., Going Deeper with Convolutions", year=2015,
-    input_size=224, preprocessing="caffe", top5=89.93,
-)
-def GoogLeNet(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="googlenet",
-    aux_logits=False,
-    batch_norm=False,
-    naive=False,
-):
+@application.keras_application(weights=None)
+def googlenet(aux_logits=False, batch_norm=False, naive=False, **arguments):
     """GoogLeNet. `aux_logits=True` adds the classifiers on 4a and 4d as two extra outputs (train them
     with `compile_with_auxiliary`); `batch_norm=True` adds BN after every convolution (BN-Inception
     style, no LRN); `naive=True` uses the modules of Fig. 2a (no reductions) to show what 1x1 buys."""
+    if aux_logits and not arguments["include_top"]:
+        raise ValueError("GoogLeNet: aux_logits=True needs include_top=True (the auxiliary heads are classifiers).")
     model = application.build(
-        name, functools.partial(googlenet_features, batch_norm=batch_norm, naive=naive),
+        functools.partial(googlenet_features, batch_norm=batch_norm, naive=naive),
         functools.partial(application.pooled_classifier, dropout=0.4),
-        default_size=224, min_size=32,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=224, min_size=32, **arguments,
     )
     if not aux_logits:
         return model
-    if not include_top:
-        raise ValueError("GoogLeNet: aux_logits=True needs include_top=True (the auxiliary heads are classifiers).")
     auxiliary = [
-        googlenet_aux_classifier(model.get_layer(after).output, classes, classifier_activation, f"aux{i}")
+        googlenet_aux_classifier(model.get_layer(after).output, arguments["classes"],
+            arguments["classifier_activation"],
+                                 f"aux{i}")
         for i, after in enumerate(GOOGLENET_AUX_AFTER, start=1)
     ]
     return keras.Model(model.inputs, [model.output, *auxiliary], name=model.name)
 
 
-def compile_with_auxiliary(model, optimizer="sgd", loss="sparse_categorical_crossentropy", aux_weight=0.3, metrics=("accuracy",), **kwargs):
+# Top-5: Table 2 of the paper (single model, single crop: 10.07 % error); parameters and
+# multiply-adds: Table 1 (6.8 M, 1.5 G), which our count exceeds by 3 % (the paper's table rounds).
+GoogLeNet = Family("inception", "Szegedy et al., Going Deeper with Convolutions", 2015, input_size=224,
+                   preprocessing="caffe").variant(
+    "googlenet", "GoogLeNet", googlenet, summary="GoogLeNet (Inception v1), Table 1 as data.",
+    top5=89.93, params=6_998_552, mult_adds=1_582_671_872, paper_params=6.8e6, paper_mult_adds=1.55e9, tolerance=0.05,
+)
+
+
+def compile_with_auxiliary(model, optimizer="sgd", loss="sparse_categorical_crossentropy", aux_weight=0.3,
+    metrics=("accuracy",), **kwargs):
     """Compile a model with auxiliary classifier outputs: the main loss weighs 1.0, each auxiliary
     loss `aux_weight` (0.3 in GoogLeNet, Sec. 5); metrics are reported for the main output."""
     n_aux = len(model.outputs) - 1
@@ -391,7 +384,8 @@ def _stem_branches(x, name):
     two-branch concatenations (35x35x384 for a 299x299 input)."""
     x = run_steps(x, (valid(32, 3, 2), valid(32), Conv(64, 3)), name)
     x = inception_module(x, ((MAX,), (valid(96, 3, 2),)), "mixed_3a")
-    x = inception_module(x, ((Conv(64), valid(96)), (Conv(64), Conv(64, (1, 7)), Conv(64, (7, 1)), valid(96))), "mixed_4a")
+    x = inception_module(x, ((Conv(64), valid(96)), (Conv(64), Conv(64, (1, 7)), Conv(64, (7, 1)), valid(96))),
+        "mixed_4a")
     return inception_module(x, ((valid(192, 3, 2),), (MAX,)), "mixed_5a")
 
 
@@ -401,7 +395,8 @@ V4_B = (  # Fig. 5
     (AVG, Conv(128)), (Conv(384),), (Conv(192), Conv(224, (1, 7)), Conv(256, (7, 1))),
     (Conv(192), Conv(192, (1, 7)), Conv(224, (7, 1)), Conv(224, (1, 7)), Conv(256, (7, 1))),
 )
-V4_REDUCTION_B = ((Conv(192), valid(192, 3, 2)), (Conv(256), Conv(256, (1, 7)), Conv(320, (7, 1)), valid(320, 3, 2)), (MAX,))  # Fig. 8
+V4_REDUCTION_B = ((Conv(192), valid(192, 3, 2)), (Conv(256), Conv(256, (1, 7)), Conv(320, (7, 1)), valid(320, 3, 2)),
+    (MAX,))  # Fig. 8
 V4_C = (  # Fig. 6
     (AVG, Conv(256)), (Conv(256),), (Conv(384), Fork((Conv(256, (1, 3)), Conv(256, (3, 1))))),
     (Conv(384), Conv(448, (1, 3)), Conv(512, (3, 1)), Fork((Conv(256, (3, 1)), Conv(256, (1, 3))))),
@@ -419,31 +414,24 @@ def inception_v4_features(x):
     return x
 
 
-@register(
-    "inceptionv4", family="inception", paper="Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
-    year=2017, input_size=299, preprocessing="tf", top1=80.0, top5=95.0,
-)
-def InceptionV4(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_v4",
-    dropout=0.2,
-):
+@application.keras_application(weights=None)
+def inception_v4(dropout=0.2, **arguments):
     """Inception-v4 (Fig. 9); the top keeps 80 % of the activations (dropout 0.2) before the classifier."""
-    return _v4_paper_network(inception_v4_features, **locals())
+    return _v4_paper_network(inception_v4_features, dropout, arguments)
 
 
-def _v4_paper_network(features, *, name, dropout, **signature):
+def _v4_paper_network(features, dropout, arguments):
     """The 299 px networks of the Inception-v4 paper: a body, then average pooling, dropout, classifier."""
     return application.build(
-        name, features, functools.partial(application.pooled_classifier, dropout=dropout),
-        default_size=299, min_size=75, **signature,
+        features, functools.partial(application.pooled_classifier, dropout=dropout),
+        default_size=299, min_size=75, **arguments,
     )
+
+
+InceptionV4 = INCEPTION_V4.variant(
+    "inceptionv4", "InceptionV4", inception_v4, model_name="inception_v4", summary="Inception-v4 (Figs. 3-9).",
+    top1=80.0, top5=95.0, params=42_711_400, mult_adds=12_253_974_624, paper_params=42.7e6,
+)
 
 
 # -- Inception-ResNet-v1 --------------------------------------------------------------------
@@ -451,7 +439,8 @@ IRV1_STEM = (valid(32, 3, 2), valid(32), Conv(64, 3), MAX, valid(80, 1), valid(1
 IRV1_A = ((Conv(32),), (Conv(32), Conv(32, 3)), (Conv(32), Conv(32, 3), Conv(32, 3)))  # Fig. 10
 IRV1_REDUCTION_A = ((valid(384, 3, 2),), (Conv(192), Conv(192, 3), valid(256, 3, 2)), (MAX,))  # Fig. 7, k=l=192
 IRV1_B = ((Conv(128),), (Conv(128), Conv(128, (1, 7)), Conv(128, (7, 1))))  # Fig. 11
-IRV1_REDUCTION_B = ((Conv(256), valid(384, 3, 2)), (Conv(256), valid(256, 3, 2)), (Conv(256), Conv(256, 3), valid(256, 3, 2)), (MAX,))  # Fig. 12
+IRV1_REDUCTION_B = ((Conv(256), valid(384, 3, 2)), (Conv(256), valid(256, 3, 2)), (Conv(256), Conv(256, 3), valid(256,
+    3, 2)), (MAX,))  # Fig. 12
 IRV1_C = ((Conv(192),), (Conv(192), Conv(192, (1, 3)), Conv(192, (3, 1))))  # Fig. 13
 #: Fig. 15 with the v1 blocks: (name, module, residual scale or None for a reduction, repeats).
 IRV1_STAGES = (("block35", IRV1_A, 0.17, 5), ("reduction_a", IRV1_REDUCTION_A, None, 1), ("block17", IRV1_B, 0.1, 10),
@@ -475,20 +464,13 @@ def inception_resnet_v1_features(x):
     return residual_stages(run_steps(x, IRV1_STEM, "stem"), IRV1_STAGES)
 
 
-@register(
-    "inceptionresnetv1", family="inception", paper="Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning",
-    year=2017, input_size=299, preprocessing="tf", top1=78.7, top5=94.5,
-)
-def InceptionResNetV1(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name="inception_resnet_v1",
-    dropout=0.2,
-):
+@application.keras_application(weights=None)
+def inception_resnet_v1(dropout=0.2, **arguments):
     """Inception-ResNet-v1 (Figs. 10-15): the cheaper residual Inception, about Inception-v3's cost."""
-    return _v4_paper_network(inception_resnet_v1_features, **locals())
+    return _v4_paper_network(inception_resnet_v1_features, dropout, arguments)
+
+
+InceptionResNetV1 = INCEPTION_V4.variant(
+    "inceptionresnetv1", "InceptionResNetV1", inception_resnet_v1, model_name="inception_resnet_v1",
+    summary="Inception-ResNet-v1 (Figs. 10-15).", top1=78.7, top5=94.5, params=22_769_848, mult_adds=6_206_361_696,
+)

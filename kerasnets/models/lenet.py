@@ -9,7 +9,7 @@ connection table is a 1998 hardware economy). 61,706 parameters for 10 classes.
 from keras import layers
 
 from kerasnets.core import application
-from kerasnets.core.registry import register
+from kerasnets.core.registry import Family
 
 
 def lenet_features(x, activation):
@@ -26,24 +26,18 @@ def lenet_classifier(x, classes, classifier_activation, activation):
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
-@register("lenet5", family="lenet", paper="LeCun et al., Gradient-Based Learning Applied to Document Recognition",
-          year=1998, input_size=32, preprocessing="none", channels=1)
-def LeNet5(
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name="lenet5",
-    activation="tanh",
-):
+@application.keras_application(weights=None, classes=10)
+def lenet5(activation="tanh", **arguments):
     """LeNet-5 for 32x32x1 images (pad 28x28 MNIST-style digits by 2 pixels)."""
     return application.build(
-        name, lambda x: lenet_features(x, activation),
+        lambda x: lenet_features(x, activation),
         lambda x, c, a: lenet_classifier(x, c, a, activation),
-        default_size=32, min_size=16, channels=1,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=32, min_size=16, channels=1, **arguments,
     )
+
+
+LeNet5 = Family("lenet", "LeCun et al., Gradient-Based Learning Applied to Document Recognition", 1998,
+                input_size=32, preprocessing="none").variant(
+    "lenet5", "LeNet5", lenet5, channels=1, crop_fraction=1.0,
+    summary="LeNet-5 (Fig. 2): C1-S2-C3-S4-C5-F6-output on 32x32 grayscale.", params=61_706, mult_adds=416_520,
+)

@@ -19,11 +19,11 @@ from keras import layers
 
 from kerasnets import imagenet
 from kerasnets.core import application
+from kerasnets.core.registry import Family, Grid, Paper
+from kerasnets.core.weights import WeightsFile, WeightsSpec, WeightsTable
 from kerasnets.models import blocks
-from kerasnets.core.registry import register
-from kerasnets.core.weights import WeightsFile, WeightsSpec
 
-preprocess_input = functools.partial(imagenet.preprocess_input, mode="tf")
+preprocess_input = imagenet.preprocessing_function("tf")  # MobileNet v1 and v2 (v3 rescales inside the model)
 decode_predictions = imagenet.decode_predictions
 
 # -- shared ------------------------------------------------------------------------------------
@@ -91,45 +91,52 @@ def mobilenet_v1_weights(alpha, rows):
     return WeightsSpec(top=WeightsFile("mobilenet", f"{stem}.h5"), notop=WeightsFile("mobilenet", f"{stem}_no_top.h5"))
 
 
-@register(
-    "mobilenet", family="mobilenet", paper="Howard et al., MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications",
-    year=2017, input_size=224, preprocessing="tf", imagenet_weights=True, top1=70.6,
-)
-def MobileNet(
-    input_shape=None,
-    alpha=1.0,
-    depth_multiplier=1,
-    dropout=1e-3,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-):
+V1_WEIGHTS = WeightsTable(mobilenet_v1_weights, f"alpha in {list(V1_ALPHAS)} x input size in {list(V1_SIZES)}")
+
+
+@application.keras_application(order=(
+    "input_shape", "alpha", "depth_multiplier", "dropout", "include_top", "weights", "input_tensor", "pooling",
+        "classes",
+    "classifier_activation", "name",
+))
+def mobilenet_v1(alpha=1.0, depth_multiplier=1, dropout=1e-3, **arguments):
     """MobileNet v1 with width multiplier `alpha` and depth multiplier (Sec. 3.3-3.4 of the paper)."""
     if not alpha > 0 or not (isinstance(depth_multiplier, int) and depth_multiplier >= 1):
         raise ValueError(
             f"MobileNet: alpha must be > 0 and depth_multiplier a positive integer; received alpha={alpha}, "
             f"depth_multiplier={depth_multiplier}."
         )
-    rows, cols = requested_size(input_shape, input_tensor)
+    rows, cols = requested_size(arguments["input_shape"], arguments["input_tensor"])
     spec = None
-    if weights == "imagenet":
+    if arguments["weights"] == "imagenet":
         check_imagenet_choice("MobileNet", alpha=alpha, alphas=V1_ALPHAS, rows=rows, cols=cols, sizes=V1_SIZES)
         if depth_multiplier != 1:
-            raise ValueError(f"MobileNet: ImageNet weights exist only for depth_multiplier=1; received {depth_multiplier}.")
-        spec = mobilenet_v1_weights(alpha, rows or 224)
+            raise ValueError("MobileNet: ImageNet weights exist only for depth_multiplier=1; received "
+                f"{depth_multiplier}.")
+        spec = V1_WEIGHTS.at(alpha, rows or 224)
     default_size = rows if rows == cols and rows in V1_SIZES else 224
+    arguments["name"] = arguments["name"] or f"mobilenet_{alpha:0.2f}_{rows or default_size}"
     return application.build(
-        name or f"mobilenet_{alpha:0.2f}_{rows or default_size}",
         functools.partial(mobilenet_v1_features, alpha=alpha, depth_multiplier=depth_multiplier),
         functools.partial(mobilenet_v1_classifier, dropout=dropout),
-        default_size=default_size, min_size=32, spec=spec,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=default_size, min_size=32, spec=spec, **arguments,
     )
+
+
+#: Tables 6 and 7 of the paper: (alpha, size) -> top-1 %, parameters, multiply-adds.
+V1_PAPER = {
+    (1.0, 224): Paper(70.6, 4.2e6, 569e6), (0.75, 224): Paper(68.4, 2.6e6, 325e6),
+    (0.5, 224): Paper(63.7, 1.3e6, 149e6), (0.25, 224): Paper(50.6, 0.5e6, 41e6),
+    (1.0, 192): Paper(69.1, 4.2e6, 418e6), (1.0, 160): Paper(67.2, 4.2e6, 290e6), (1.0, 128): Paper(64.4, 4.2e6, 186e6),
+}
+MOBILENET = Family("mobilenet", "Howard et al., MobileNets: Efficient Convolutional Neural Networks for Mobile Vision "
+                   "Applications", 2017, input_size=224, preprocessing="tf")
+MobileNet = MOBILENET.variant(
+    "mobilenet", "MobileNet", mobilenet_v1, model_name=None, weights=V1_WEIGHTS,
+    summary="MobileNet v1 (Table 1) with width multiplier `alpha`; ImageNet weights for 4 widths x 4 sizes.",
+    top1=70.6, params=4_253_864, mult_adds=568_740_352, paper_params=4.2e6, paper_mult_adds=569e6,
+    grid=Grid(alphas=V1_ALPHAS[::-1], sizes=V1_SIZES[::-1], cells=V1_PAPER),
+)
 
 
 # -- MobileNet v2 ------------------------------------------------------------------------------
@@ -142,7 +149,8 @@ V2_BN = dict(epsilon=1e-3, momentum=0.999)
 
 def mobilenet_v2_features(x, alpha):
     axis = application.channel_axis()
-    x = layers.Conv2D(blocks.make_divisible(32 * alpha, 8), 3, strides=2, padding="same", use_bias=False, name="Conv1")(x)
+    x = layers.Conv2D(blocks.make_divisible(32 * alpha, 8), 3, strides=2, padding="same", use_bias=False,
+        name="Conv1")(x)
     x = layers.BatchNormalization(axis=axis, name="bn_Conv1", **V2_BN)(x)
     x = blocks.relu6(x, "Conv1_relu")
     block_id = 0
@@ -161,40 +169,47 @@ def mobilenet_v2_features(x, alpha):
 
 def mobilenet_v2_weights(alpha, rows):
     stem = f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_{float(alpha)}_{rows}"
-    return WeightsSpec(top=WeightsFile("mobilenet_v2", f"{stem}.h5"), notop=WeightsFile("mobilenet_v2", f"{stem}_no_top.h5"))
+    return WeightsSpec(top=WeightsFile("mobilenet_v2", f"{stem}.h5"), notop=WeightsFile("mobilenet_v2",
+        f"{stem}_no_top.h5"))
 
 
-@register(
-    "mobilenetv2", family="mobilenet", paper="Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks",
-    year=2018, input_size=224, preprocessing="tf", imagenet_weights=True, top1=72.0,
-)
-def MobileNetV2(
-    input_shape=None,
-    alpha=1.0,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-):
+V2_WEIGHTS = WeightsTable(mobilenet_v2_weights, f"alpha in {list(V2_ALPHAS)} x input size in {list(V2_SIZES)}")
+
+
+@application.keras_application(order=(
+    "input_shape", "alpha", "include_top", "weights", "input_tensor", "pooling", "classes", "classifier_activation",
+        "name",
+))
+def mobilenet_v2(alpha=1.0, **arguments):
     """MobileNetV2 with width multiplier `alpha` (channel counts rounded by `make_divisible(., 8)`)."""
     if not alpha > 0:
         raise ValueError(f"MobileNetV2: alpha must be > 0; received alpha={alpha}.")
-    rows, cols = requested_size(input_shape, input_tensor)
+    rows, cols = requested_size(arguments["input_shape"], arguments["input_tensor"])
     spec = None
-    if weights == "imagenet":
+    if arguments["weights"] == "imagenet":
         check_imagenet_choice("MobileNetV2", alpha=alpha, alphas=V2_ALPHAS, rows=rows, cols=cols, sizes=V2_SIZES)
-        spec = mobilenet_v2_weights(alpha, rows or 224)
+        spec = V2_WEIGHTS.at(alpha, rows or 224)
     default_size = rows if rows == cols and rows in V2_SIZES else 224
+    arguments["name"] = arguments["name"] or f"mobilenetv2_{alpha:0.2f}_{rows or default_size}"
     return application.build(
-        name or f"mobilenetv2_{alpha:0.2f}_{rows or default_size}",
         functools.partial(mobilenet_v2_features, alpha=alpha),
-        default_size=default_size, min_size=32, spec=spec,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=default_size, min_size=32, spec=spec, **arguments,
     )
+
+
+#: Table 4 and the text of Sec. 6.1: (alpha, size) -> top-1 %, parameters, multiply-adds. The paper's
+#: 3.4 M parameters are 3.50 M trainable ones here and in torchvision (3,504,872): 3 % apart.
+V2_PAPER = {(1.0, 224): Paper(72.0, 3.4e6, 300e6), (1.4, 224): Paper(74.7, None, 585e6)}  # 1.4: the paper's 6.9 M is
+# not what its architecture gives (6.11 M trainable here, in keras and in torchvision)
+MobileNetV2 = Family(
+    "mobilenet", "Sandler et al., MobileNetV2: Inverted Residuals and Linear Bottlenecks", 2018,
+    input_size=224, preprocessing="tf",
+).variant(
+    "mobilenetv2", "MobileNetV2", mobilenet_v2, model_name=None, weights=V2_WEIGHTS,
+    summary="MobileNetV2 (Table 2) with width multiplier `alpha`; ImageNet weights for 6 widths x 5 sizes.",
+    top1=72.0, params=3_538_984, mult_adds=300_774_272, paper_params=3.4e6, tolerance=0.035, paper_mult_adds=300e6,
+    grid=Grid(alphas=(1.4, 1.0, 0.75, 0.5, 0.35), sizes=V2_SIZES[::-1], cells=V2_PAPER),
+)
 
 
 # -- MobileNet v3 ------------------------------------------------------------------------------
@@ -203,7 +218,8 @@ def MobileNetV2(
 V3_LARGE = (
     (3, 1, 16, False, False, 1), (3, 4, 24, False, False, 2), (3, 3, 24, False, False, 1),
     (5, 3, 40, True, False, 2), (5, 3, 40, True, False, 1), (5, 3, 40, True, False, 1),
-    (3, 6, 80, False, True, 2), (3, 2.5, 80, False, True, 1), (3, 2.3, 80, False, True, 1), (3, 2.3, 80, False, True, 1),
+    (3, 6, 80, False, True, 2), (3, 2.5, 80, False, True, 1), (3, 2.3, 80, False, True, 1), (3, 2.3, 80, False, True,
+        1),
     (3, 6, 112, True, True, 1), (3, 6, 112, True, True, 1),
     (5, 6, 160, True, True, 2), (5, 6, 160, True, True, 1), (5, 6, 160, True, True, 1),
 )
@@ -265,90 +281,68 @@ def mobilenet_v3_classifier(x, classes, classifier_activation, last_point, minim
     return layers.Activation(classifier_activation, name="predictions")(x)
 
 
-def MobileNetV3(
-    model_type,
-    input_shape=None,
-    alpha=1.0,
-    minimalistic=False,
-    include_top=True,
-    weights="imagenet",
-    input_tensor=None,
-    classes=1000,
-    pooling=None,
-    dropout_rate=0.2,
-    classifier_activation="softmax",
-    include_preprocessing=True,
-    name=None,
-):
+def mobilenet_v3_weights(model_type, alpha, minimalistic):
+    key = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{alpha}_float"
+    if key not in V3_HASHES:
+        return None
+    top_hash, notop_hash = V3_HASHES[key]
+    return WeightsSpec(
+        top=WeightsFile("mobilenet_v3", f"weights_mobilenet_v3_{key}.h5", top_hash),
+        notop=WeightsFile("mobilenet_v3", f"weights_mobilenet_v3_{key}_no_top_v2.h5", notop_hash),
+    )
+
+
+V3_WEIGHTS = WeightsTable(mobilenet_v3_weights, "alpha in [0.75, 1.0], or 1.0 minimalistic, at 224 px")
+
+
+@application.keras_application(order=(
+    "model_type", "input_shape", "alpha", "minimalistic", "include_top", "weights", "input_tensor", "classes",
+        "pooling",
+    "dropout_rate", "classifier_activation", "include_preprocessing", "name",
+))
+def MobileNetV3(model_type, alpha=1.0, minimalistic=False, dropout_rate=0.2, include_preprocessing=True, **arguments):
     """MobileNetV3 'large' or 'small'. With `include_preprocessing` (default) the model takes raw
     0-255 pixels, as keras.applications' does."""
     if model_type not in V3_LAST_POINT:
         raise ValueError(f"MobileNetV3: model_type must be 'large' or 'small'; received {model_type!r}.")
     label = f"MobileNetV3{model_type.capitalize()}"
     spec = None
-    if weights == "imagenet":
-        key = f"{model_type}{'_minimalistic' if minimalistic else ''}_224_{alpha}_float"
-        if key not in V3_HASHES:
+    if arguments["weights"] == "imagenet":
+        spec = V3_WEIGHTS.at(model_type, alpha, minimalistic)
+        if spec is None:
             valid = "alpha=1.0 with minimalistic=True" if minimalistic else "alpha in [0.75, 1.0]"
             raise ValueError(f"{label}: ImageNet weights exist only for {valid}; received alpha={alpha}.")
-        rows, cols = requested_size(input_shape, input_tensor)
+        rows, cols = requested_size(arguments["input_shape"], arguments["input_tensor"])
         if rows is not None and (rows != cols or rows != 224):
             warnings.warn(
                 f"{label}: the ImageNet weights were trained at 224x224; applying them to {rows}x{cols} inputs.",
-                stacklevel=2,
+                stacklevel=3,
             )
-        top_hash, notop_hash = V3_HASHES[key]
-        spec = WeightsSpec(
-            top=WeightsFile("mobilenet_v3", f"weights_mobilenet_v3_{key}.h5", top_hash),
-            notop=WeightsFile("mobilenet_v3", f"weights_mobilenet_v3_{key}_no_top_v2.h5", notop_hash),
-        )
     last_point = V3_LAST_POINT[model_type]
     if alpha > 1.0:
         last_point = blocks.make_divisible(last_point * alpha)
-    table = V3_LARGE if model_type == "large" else V3_SMALL
+    arguments["name"] = arguments["name"] or label
     return application.build(
-        name or label,
-        functools.partial(mobilenet_v3_features, table=table, alpha=alpha, minimalistic=minimalistic,
-                          include_preprocessing=include_preprocessing),
+        functools.partial(mobilenet_v3_features, table=V3_LARGE if model_type == "large" else V3_SMALL, alpha=alpha,
+                          minimalistic=minimalistic, include_preprocessing=include_preprocessing),
         functools.partial(mobilenet_v3_classifier, last_point=last_point, minimalistic=minimalistic,
                           dropout_rate=dropout_rate),
-        default_size=None, min_size=32, spec=spec,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=None, min_size=32, spec=spec, **arguments,
     )
 
 
-def _v3(model_type, doc):
-    def builder(
-        input_shape=None,
-        alpha=1.0,
-        minimalistic=False,
-        include_top=True,
-        weights="imagenet",
-        input_tensor=None,
-        classes=1000,
-        pooling=None,
-        dropout_rate=0.2,
-        classifier_activation="softmax",
-        include_preprocessing=True,
-        name=f"MobileNetV3{model_type.capitalize()}",
-    ):
-        return MobileNetV3(
-            model_type, input_shape=input_shape, alpha=alpha, minimalistic=minimalistic, include_top=include_top,
-            weights=weights, input_tensor=input_tensor, classes=classes, pooling=pooling, dropout_rate=dropout_rate,
-            classifier_activation=classifier_activation, include_preprocessing=include_preprocessing, name=name,
-        )
-
-    builder.__name__ = builder.__qualname__ = f"MobileNetV3{model_type.capitalize()}"
-    builder.__doc__ = doc
-    return builder
-
-
-_V3_INFO = dict(family="mobilenet", paper="Howard et al., Searching for MobileNetV3", year=2019, input_size=224,
-                preprocessing="none", imagenet_weights=True)
-MobileNetV3Large = register("mobilenetv3large", top1=75.2, **_V3_INFO)(
-    _v3("large", "MobileNetV3-Large (Table 1); rescaling of 0-255 input is built in.")
+MOBILENET_V3 = Family("mobilenet", "Howard et al., Searching for MobileNetV3", 2019, input_size=224,
+    preprocessing="none")
+# Top-1, parameters and multiply-adds: Table 3 of the paper (Large 1.0 and Small 1.0).
+MobileNetV3Large = MOBILENET_V3.variant(
+    "mobilenetv3large", "MobileNetV3Large", MobileNetV3, options=dict(model_type="large"),
+        model_name="MobileNetV3Large",
+    weights=V3_WEIGHTS, summary="MobileNetV3-Large (Table 1); rescaling of 0-255 input is built in.",
+    top1=75.2, params=5_507_432, mult_adds=216_589_760, paper_params=5.4e6, paper_mult_adds=219e6,
 )
-MobileNetV3Small = register("mobilenetv3small", top1=67.4, **_V3_INFO)(
-    _v3("small", "MobileNetV3-Small (Table 2); rescaling of 0-255 input is built in.")
+MobileNetV3Small = MOBILENET_V3.variant(
+    "mobilenetv3small", "MobileNetV3Small", MobileNetV3, options=dict(model_type="small"),
+        model_name="MobileNetV3Small",
+    weights=V3_WEIGHTS, summary="MobileNetV3-Small (Table 2); rescaling of 0-255 input is built in.",
+    top1=67.4, params=2_554_968, mult_adds=56_510_400, paper_params=2.5e6, paper_mult_adds=56e6,
 )

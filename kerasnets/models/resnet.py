@@ -13,9 +13,9 @@ from keras import layers
 
 from kerasnets import imagenet
 from kerasnets.core import application
-from kerasnets.models import blocks
-from kerasnets.core.registry import register
+from kerasnets.core.registry import Family
 from kerasnets.core.weights import h5_spec
+from kerasnets.models import blocks
 
 STAGE_WIDTHS = (64, 128, 256, 512)
 STAGES = {
@@ -38,7 +38,7 @@ WEIGHTS = {
     "resnet152": h5_spec("resnet", "resnet152", "100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
 }
 
-preprocess_input = functools.partial(imagenet.preprocess_input, mode="caffe")
+preprocess_input = imagenet.preprocessing_function("caffe")
 decode_predictions = imagenet.decode_predictions
 
 
@@ -72,90 +72,74 @@ def resnet_v2_features(x, depth):
     for stage, (width, count) in enumerate(zip(STAGE_WIDTHS, repeats), start=2):
         for i in range(1, count + 1):
             stride = 2 if i == count and stage < 5 else 1
-            x = blocks.residual_preact_bottleneck(x, width, stride=stride, projection=i == 1, name=f"conv{stage}_block{i}")
+            x = blocks.residual_preact_bottleneck(x, width, stride=stride, projection=i == 1,
+                name=f"conv{stage}_block{i}")
     x = layers.BatchNormalization(axis=application.channel_axis(), epsilon=blocks.RESNET_BN_EPSILON, name="post_bn")(x)
     return layers.Activation("relu", name="post_relu")(x)
 
 
-def ResNet(
-    depth,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    preact=False,
-):
+@application.keras_application(weights=None)
+def ResNet(depth, preact=False, **arguments):
     """A ResNet of Table 1: `depth` in 'resnet18' .. 'resnet152'; `preact=True` for v2 (bottleneck depths)."""
     if depth not in STAGES or (preact and STAGES[depth][0] is not blocks.residual_bottleneck):
         choices = [d for d in STAGES if not preact or STAGES[d][0] is blocks.residual_bottleneck]
         raise ValueError(f"Unknown ResNet{'V2' if preact else ''} depth {depth!r}; choose one of {choices}.")
-    features = resnet_v2_features if preact else resnet_v1_features
     key = f"{depth}v2" if preact else depth
+    arguments["name"] = arguments["name"] or key
     return application.build(
-        name or key,
-        functools.partial(features, depth=depth),
-        default_size=224, min_size=32, spec=WEIGHTS.get(key),
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        functools.partial(resnet_v2_features if preact else resnet_v1_features, depth=depth),
+        default_size=224, min_size=32, spec=WEIGHTS.get(key), **arguments,
     )
 
 
-def _depth(depth, default_weights, doc, preact=False):
-    key = f"{depth}v2" if preact else depth
+RESNET = Family("resnet", "He et al., Deep Residual Learning for Image Recognition", 2016,
+                input_size=224, preprocessing="caffe")
 
-    def builder(
-        include_top=True,
-        weights=default_weights,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=key,
-    ):
-        return ResNet(
-            depth, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation, name=name, preact=preact,
-        )
-
-    builder.__name__ = builder.__qualname__ = key.replace("resnet", "ResNet").replace("v2", "V2")
-    builder.__doc__ = doc
-    return builder
-
-
-_PAPER = "He et al., Deep Residual Learning for Image Recognition"
-_INFO = dict(family="resnet", paper=_PAPER, year=2016, input_size=224, preprocessing="caffe")
-
-# 10-crop validation top-1 / top-5 (Table 3, 100 - error; ResNet-34 option B). ResNet-18: Table 2, top-1 only.
-ResNet18 = register("resnet18", top1=72.12, **_INFO)(_depth("resnet18", None, "ResNet-18 (basic blocks)."))
-ResNet34 = register("resnet34", top1=75.48, top5=92.54, **_INFO)(_depth("resnet34", None, "ResNet-34 (basic blocks)."))
-ResNet50 = register("resnet50", top1=77.15, top5=93.29, imagenet_weights=True, **_INFO)(
-    _depth("resnet50", "imagenet", "ResNet-50; loads the official keras.applications weights.")
+# Top-1 / top-5: 10-crop validation (Table 3, 100 - error; ResNet-34 option B; ResNet-18: Table 2,
+# top-1 only). Multiply-adds: Table 1.
+ResNet18 = RESNET.variant(
+    "resnet18", "ResNet18", ResNet, options=dict(depth="resnet18"), summary="ResNet-18 (basic blocks).",
+    top1=72.12, params=11_703_912, mult_adds=1_814_073_344, paper_mult_adds=1.8e9,
 )
-ResNet101 = register("resnet101", top1=78.25, top5=93.95, imagenet_weights=True, **_INFO)(
-    _depth("resnet101", "imagenet", "ResNet-101; loads the official keras.applications weights.")
+ResNet34 = RESNET.variant(
+    "resnet34", "ResNet34", ResNet, options=dict(depth="resnet34"), summary="ResNet-34 (basic blocks).",
+    top1=75.48, top5=92.54, params=21_823_208, mult_adds=3_663_761_408, paper_mult_adds=3.6e9,
 )
-ResNet152 = register("resnet152", top1=78.57, top5=94.29, imagenet_weights=True, **_INFO)(
-    _depth("resnet152", "imagenet", "ResNet-152; loads the official keras.applications weights.")
+ResNet50 = RESNET.variant(
+    "resnet50", "ResNet50", ResNet, options=dict(depth="resnet50"), weights=WEIGHTS["resnet50"],
+    summary="ResNet-50; loads the official keras.applications weights.",
+    top1=77.15, top5=93.29, params=25_636_712, mult_adds=3_857_973_248, paper_mult_adds=3.8e9,
+)
+ResNet101 = RESNET.variant(
+    "resnet101", "ResNet101", ResNet, options=dict(depth="resnet101"), weights=WEIGHTS["resnet101"],
+    summary="ResNet-101; loads the official keras.applications weights.",
+    top1=78.25, top5=93.95, params=44_707_176, mult_adds=7_570_194_432, paper_mult_adds=7.6e9,
+)
+ResNet152 = RESNET.variant(
+    "resnet152", "ResNet152", ResNet, options=dict(depth="resnet152"), weights=WEIGHTS["resnet152"],
+    summary="ResNet-152; loads the official keras.applications weights.",
+    top1=78.57, top5=94.29, params=60_419_944, mult_adds=11_282_415_616, paper_mult_adds=11.3e9,
 )
 
-_V2_INFO = dict(_INFO, paper="He et al., Identity Mappings in Deep Residual Networks", preprocessing="tf")
+RESNET_V2 = Family("resnet", "He et al., Identity Mappings in Deep Residual Networks", 2016,
+                   input_size=224, preprocessing="tf")
 
-# Table 5 of "Identity Mappings" (single 224 crop) reports ResNet-152 v2 at 78.0 / 94.0 ... only for 152 and 200;
-# the 320-crop figures are not comparable, so only ResNet-152 v2 carries a paper number.
-ResNet50V2 = register("resnet50v2", imagenet_weights=True, **_V2_INFO)(
-    _depth("resnet50", "imagenet", "ResNet-50 v2 (pre-activation); loads the official keras.applications weights.", preact=True)
+# Table 5 of "Identity Mappings" (single 224 crop) reports only ResNet-152 v2 (78.0 / 94.0) and 200;
+# the 320-crop figures are not comparable.
+ResNet50V2 = RESNET_V2.variant(
+    "resnet50v2", "ResNet50V2", ResNet, options=dict(depth="resnet50", preact=True), weights=WEIGHTS["resnet50v2"],
+    summary="ResNet-50 v2 (pre-activation); loads the official keras.applications weights.",
+    params=25_613_800, mult_adds=3_482_255_360,
 )
-ResNet101V2 = register("resnet101v2", imagenet_weights=True, **_V2_INFO)(
-    _depth("resnet101", "imagenet", "ResNet-101 v2 (pre-activation); loads the official keras.applications weights.", preact=True)
+ResNet101V2 = RESNET_V2.variant(
+    "resnet101v2", "ResNet101V2", ResNet, options=dict(depth="resnet101", preact=True), weights=WEIGHTS["resnet101v2"],
+    summary="ResNet-101 v2 (pre-activation); loads the official keras.applications weights.",
+    params=44_675_560, mult_adds=7_194_476_544,
 )
-ResNet152V2 = register("resnet152v2", top1=78.0, top5=94.0, imagenet_weights=True, **_V2_INFO)(
-    _depth("resnet152", "imagenet", "ResNet-152 v2 (pre-activation); loads the official keras.applications weights.", preact=True)
+ResNet152V2 = RESNET_V2.variant(
+    "resnet152v2", "ResNet152V2", ResNet, options=dict(depth="resnet152", preact=True), weights=WEIGHTS["resnet152v2"],
+    summary="ResNet-152 v2 (pre-activation); loads the official keras.applications weights.",
+    top1=78.0, top5=94.0, params=60_380_648, mult_adds=10_906_697_728,
 )
 
 
@@ -179,24 +163,30 @@ def resnext_features(x, depth):
     return x
 
 
-def _resnext(depth, top1, doc):
-    def builder(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None, classes=1000,
-                classifier_activation="softmax", name=depth):
-        return application.build(
-            name, functools.partial(resnext_features, depth=depth), default_size=224, min_size=32,
-            include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-            pooling=pooling, classes=classes, classifier_activation=classifier_activation,
-        )
-
-    builder.__name__ = builder.__qualname__ = depth.replace("resnext", "ResNeXt")
-    builder.__doc__ = doc
-    return register(depth, family="resnet", paper="Xie et al., Aggregated Residual Transformations for Deep Neural Networks",
-                    year=2017, input_size=224, preprocessing="caffe", top1=top1)(builder)
+@application.keras_application(weights=None)
+def ResNeXt(depth, **arguments):
+    """A ResNeXt of Table 1: `depth` in 'resnext50' (32x4d), 'resnext101' (32x8d)."""
+    if depth not in RESNEXT:
+        raise ValueError(f"Unknown ResNeXt depth {depth!r}; choose one of {sorted(RESNEXT)}.")
+    arguments["name"] = arguments["name"] or depth
+    return application.build(functools.partial(resnext_features, depth=depth), default_size=224, min_size=32,
+        **arguments)
 
 
-# 224x224 single-crop top-1 from Table 3 (100 - error): 32x4d ResNeXt-50 22.2, 32x4d ResNeXt-101 21.2 %.
-ResNeXt50 = _resnext("resnext50", 77.8, "ResNeXt-50 (32x4d), 25.0 M parameters, 4.2 G multiply-adds.")
-ResNeXt101 = _resnext("resnext101", None, "ResNeXt-101 (32x8d), the wider 101-layer ResNeXt (88.8 M parameters).")
+RESNEXT_FAMILY = Family("resnet", "Xie et al., Aggregated Residual Transformations for Deep Neural Networks", 2017,
+                        input_size=224, preprocessing="caffe")
+
+# 224x224 single-crop top-1 from Table 3 (100 - error): 32x4d ResNeXt-50 22.2 %.
+ResNeXt50 = RESNEXT_FAMILY.variant(
+    "resnext50", "ResNeXt50", ResNeXt, options=dict(depth="resnext50"),
+    summary="ResNeXt-50 (32x4d), 25.0 M parameters, 4.2 G multiply-adds.",
+    top1=77.8, params=25_131_240, mult_adds=4_230_479_872, paper_params=25.0e6, paper_mult_adds=4.2e9,
+)
+ResNeXt101 = RESNEXT_FAMILY.variant(
+    "resnext101", "ResNeXt101", ResNeXt, options=dict(depth="resnext101"),
+    summary="ResNeXt-101 (32x8d), the wider 101-layer ResNeXt.",
+    params=89_095_656, mult_adds=16_414_015_488,
+)
 
 
 # -- CIFAR residual networks --------------------------------------------------------------------
@@ -222,19 +212,10 @@ def cifar_resnet_features(x, depth, unit, bottleneck):
     return x
 
 
-def CifarResNet(
-    depth=20,
-    unit="original",
-    bottleneck=None,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=10,
-    classifier_activation="softmax",
-    name=None,
-):
+@application.keras_application(
+    order=("depth", *application.ARGUMENTS, "unit", "bottleneck"), weights=None, classes=10
+)
+def CifarResNet(depth=20, unit="original", bottleneck=None, **arguments):
     """The CIFAR-10 ResNets: 3x3 conv, three stages of 16/32/64 filters on 32/16/8 px maps, average
     pool, FC. Basic units give depth 6n+2 (ResNet-20/32/44/56/110, He et al. 2016 Sec. 4.2);
     bottleneck units depth 9n+2 (ResNet-164, He et al. 2016b). `unit` chooses one of the five
@@ -243,20 +224,28 @@ def CifarResNet(
     bottleneck = depth >= 164 if bottleneck is None else bottleneck
     step = 9 if bottleneck else 6
     if depth < step + 2 or (depth - 2) % step:
-        kind = "bottleneck units need depth = 9n + 2 (e.g. 164)" if bottleneck else "basic units need depth = 6n + 2 (20, 32, 44, 56, 110)"
+        kind = ("bottleneck units need depth = 9n + 2 (e.g. 164)" if bottleneck
+                else "basic units need depth = 6n + 2 (20, 32, 44, 56, 110)")
         raise ValueError(f"CifarResNet: {kind}; received depth={depth}.")
     if unit not in blocks.RESIDUAL_UNITS:
         raise ValueError(f"CifarResNet: unit must be one of {sorted(blocks.RESIDUAL_UNITS)}; received {unit!r}.")
+    arguments["name"] = arguments["name"] or f"cifar_resnet{depth}"
     return application.build(
-        name or f"cifar_resnet{depth}",
         functools.partial(cifar_resnet_features, depth=depth, unit=unit, bottleneck=bottleneck),
-        default_size=32, min_size=8,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=32, min_size=8, **arguments,
     )
 
 
-_CIFAR = dict(family="resnet", paper="He et al., Deep Residual Learning / Identity Mappings (CIFAR-10)", input_size=32,
-              preprocessing="none")
-for _depth_value in (20, 56, 110, 164):
-    register(f"cifar_resnet{_depth_value}", year=2016, **_CIFAR)(functools.partial(CifarResNet, _depth_value))
+CIFAR = Family("resnet", "He et al., Deep Residual Learning / Identity Mappings (CIFAR-10)", 2016,
+               input_size=32, preprocessing="none")
+# Parameters: Table 6 of the first paper (ResNet-20/56/110), Table 2 of the second (ResNet-164).
+CifarResNet20 = CIFAR.variant("cifar_resnet20", "CifarResNet20", CifarResNet, options=dict(depth=20),
+                              summary="CIFAR-10 ResNet-20.", params=274_042, mult_adds=40_813_184, paper_params=0.27e6)
+CifarResNet56 = CIFAR.variant("cifar_resnet56", "CifarResNet56", CifarResNet, options=dict(depth=56),
+                              summary="CIFAR-10 ResNet-56.", params=860_026, mult_adds=125_747_840, paper_params=0.85e6)
+CifarResNet110 = CIFAR.variant("cifar_resnet110", "CifarResNet110", CifarResNet, options=dict(depth=110),
+                               summary="CIFAR-10 ResNet-110.", params=1_739_002, mult_adds=253_149_824,
+                                   paper_params=1.7e6)
+CifarResNet164 = CIFAR.variant("cifar_resnet164", "CifarResNet164", CifarResNet, options=dict(depth=164),
+                               summary="CIFAR-10 ResNet-164 (bottleneck units).", params=1_729_274,
+                                   mult_adds=247_646_720, paper_params=1.7e6)

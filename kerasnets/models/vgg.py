@@ -3,8 +3,8 @@
 `CONFIGS` is the paper's Table 1: one row per configuration, one tuple per block of 3x3
 convolutions (each block ends in 2x2 max pooling), then FC-4096, FC-4096, FC-classes. An entry
 is the number of filters of a 3x3 convolution, `(filters, kernel_size)` for configuration C's
-1x1 convolutions, or "LRN" for A-LRN's local response normalisation. VGG16 and VGG19 (configurations D and E) load the official keras.applications
-weights; the other rows have the same signature with `weights=None` or a path.
+1x1 convolutions, or "LRN" for A-LRN's local response normalisation. VGG16 and VGG19
+(configurations D and E) load the official keras.applications weights.
 """
 
 import functools
@@ -13,9 +13,9 @@ from keras import layers
 
 from kerasnets import imagenet
 from kerasnets.core import application
-from kerasnets.models.layers import LocalResponseNormalization
-from kerasnets.core.registry import register
+from kerasnets.core.registry import Family
 from kerasnets.core.weights import h5_spec
+from kerasnets.models.layers import LocalResponseNormalization
 
 CONFIGS = {
     "A": ((64,), (128,), (256, 256), (512, 512), (512, 512)),
@@ -31,7 +31,7 @@ WEIGHTS = {
     "E": h5_spec("vgg19", "vgg19", "cbe5617147190e668d6c5d5026f83318", "253f8cb515780f3b799900260a226db6"),
 }
 
-preprocess_input = functools.partial(imagenet.preprocess_input, mode="caffe")
+preprocess_input = imagenet.preprocessing_function("caffe")
 decode_predictions = imagenet.decode_predictions
 
 
@@ -64,76 +64,50 @@ def vgg_classifier(x, classes, classifier_activation, dropout=0.0):
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
-def VGG(
-    config,
-    include_top=True,
-    weights=None,
-    input_tensor=None,
-    input_shape=None,
-    pooling=None,
-    classes=1000,
-    classifier_activation="softmax",
-    name=None,
-    batch_norm=False,
-    dropout=0.0,
-):
-    """Any VGG configuration of Table 1 ('A', 'A-LRN', 'B'-'E'), optionally with batch normalisation after each conv."""
+@application.keras_application(weights=None)
+def VGG(config, batch_norm=False, dropout=0.0, **arguments):
+    """Any VGG configuration of Table 1 ('A', 'A-LRN', 'B'-'E'); `batch_norm=True` adds batch
+    normalisation after each convolution, `dropout` after each hidden fully connected layer."""
     if config not in CONFIGS:
         raise ValueError(f"Unknown VGG configuration {config!r}; choose one of {sorted(CONFIGS)}.")
-    spec = None if batch_norm else WEIGHTS.get(config)
+    arguments["name"] = arguments["name"] or f"vgg_{config.lower().replace('-', '_')}"
     return application.build(
-        name or f"vgg_{config.lower().replace('-', '_')}",
         functools.partial(vgg_features, config=config, batch_norm=batch_norm),
         functools.partial(vgg_classifier, dropout=dropout),
-        default_size=224, min_size=32, spec=spec,
-        include_top=include_top, weights=weights, input_tensor=input_tensor, input_shape=input_shape,
-        pooling=pooling, classes=classes, classifier_activation=classifier_activation,
+        default_size=224, min_size=32, spec=None if batch_norm else WEIGHTS.get(config), **arguments,
     )
 
 
-def _configuration(config, default_name, default_weights, doc):
-    def builder(
-        include_top=True,
-        weights=default_weights,
-        input_tensor=None,
-        input_shape=None,
-        pooling=None,
-        classes=1000,
-        classifier_activation="softmax",
-        name=default_name,
-        batch_norm=False,
-        dropout=0.0,
-    ):
-        return VGG(
-            config, include_top=include_top, weights=weights, input_tensor=input_tensor,
-            input_shape=input_shape, pooling=pooling, classes=classes,
-            classifier_activation=classifier_activation, name=name, batch_norm=batch_norm, dropout=dropout,
-        )
+VGG_FAMILY = Family("vgg", "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition",
+                    2015, input_size=224, preprocessing="caffe")
 
-    builder.__name__ = builder.__qualname__ = default_name.upper()
-    builder.__doc__ = doc
-    return builder
-
-
-_PAPER = "Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image Recognition"
-_INFO = dict(family="vgg", paper=_PAPER, year=2015, input_size=224, preprocessing="caffe")
-
-# Top-1 / top-5 at a single test scale, trained at S=256 (Table 3 of the paper, 100 - error).
-VGG11 = register("vgg11", top1=70.4, top5=89.6, **_INFO)(
-    _configuration("A", "vgg11", None, "VGG configuration A (11 weight layers).")
+# Top-1 / top-5 at a single test scale, trained at S=256 (Table 3, 100 - error); parameters: Table 2.
+VGG11 = VGG_FAMILY.variant(
+    "vgg11", "VGG11", VGG, options=dict(config="A"), summary="VGG configuration A (11 weight layers).",
+    top1=70.4, top5=89.6, params=132_863_336, mult_adds=7_609_090_048, paper_params=133e6,
 )
-VGG11LRN = register("vgg11lrn", top1=70.3, top5=89.5, **_INFO)(
-    _configuration("A-LRN", "vgg11lrn", None, "VGG configuration A-LRN (A with local response normalisation).")
+VGG11LRN = VGG_FAMILY.variant(
+    "vgg11lrn", "VGG11LRN", VGG, options=dict(config="A-LRN"),
+    summary="VGG configuration A-LRN (A with local response normalisation).",
+    top1=70.3, top5=89.5, params=132_863_336, mult_adds=7_609_090_048, paper_params=133e6,
 )
-VGG13 = register("vgg13", top1=71.3, top5=90.1, **_INFO)(
-    _configuration("B", "vgg13", None, "VGG configuration B (13 weight layers).")
+VGG13 = VGG_FAMILY.variant(
+    "vgg13", "VGG13", VGG, options=dict(config="B"), summary="VGG configuration B (13 weight layers).",
+    top1=71.3, top5=90.1, params=133_047_848, mult_adds=11_308_466_176, paper_params=133e6,
 )
-VGG16C = register("vgg16c", top1=71.9, top5=90.6, **_INFO)(
-    _configuration("C", "vgg16c", None, "VGG configuration C (16 weight layers, three of them 1x1).")
+VGG16C = VGG_FAMILY.variant(
+    "vgg16c", "VGG16C", VGG, options=dict(config="C"),
+    summary="VGG configuration C (16 weight layers, three of them 1x1).",
+    top1=71.9, top5=90.6, params=133_638_952, mult_adds=11_770_888_192, paper_params=134e6,
 )
-VGG16 = register("vgg16", top1=73.0, top5=91.2, imagenet_weights=True, **_INFO)(
-    _configuration("D", "vgg16", "imagenet", "VGG16, configuration D; loads the official keras.applications weights.")
+VGG16 = VGG_FAMILY.variant(
+    "vgg16", "VGG16", VGG, options=dict(config="D"), weights=WEIGHTS["D"],
+    summary="VGG16, configuration D; loads the official keras.applications weights.",
+    top1=73.0, top5=91.2, params=138_357_544, mult_adds=15_470_264_320, paper_params=138e6, paper_mult_adds=15.3e9,
+        # mult-adds: the ResNet paper, Sec. 4.1
 )
-VGG19 = register("vgg19", top1=72.7, top5=91.0, imagenet_weights=True, **_INFO)(
-    _configuration("E", "vgg19", "imagenet", "VGG19, configuration E; loads the official keras.applications weights.")
+VGG19 = VGG_FAMILY.variant(
+    "vgg19", "VGG19", VGG, options=dict(config="E"), weights=WEIGHTS["E"],
+    summary="VGG19, configuration E; loads the official keras.applications weights.",
+    top1=72.7, top5=91.0, params=143_667_240, mult_adds=19_632_062_464, paper_params=144e6, paper_mult_adds=19.6e9,
 )

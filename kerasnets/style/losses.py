@@ -17,6 +17,8 @@ import os
 import keras
 from keras import ops
 
+from kerasnets.style import features as vgg_features
+
 GRAM_NORMALIZATIONS = ("chw", "hw", "none")
 
 
@@ -143,15 +145,16 @@ class PerceptualLoss(keras.losses.Loss):
     def __init__(self, style_image=None, layers="johnson", content_weight=1.0, style_weight=1e3, tv_weight=1e-5,
                  style_layer_weights=None, weights="imagenet", normalize="chw", name="perceptual_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        from kerasnets.style import style as style_lib
-
-        for label, value in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
+        for label, value in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight",
+            tv_weight)):
             if value < 0:
                 raise ValueError(f"{label} must be >= 0; received {value}.")
-        self.spec = style_lib.layer_spec(layers)
-        self.layers, self.content_weight, self.style_weight, self.tv_weight = layers, content_weight, style_weight, tv_weight
+        self.spec = vgg_features.layer_spec(layers)
+        self.layers = layers
+        self.content_weight, self.style_weight, self.tv_weight = content_weight, style_weight, tv_weight
         self.style_layer_weights, self.weights, self.normalize = style_layer_weights, weights, normalize
-        self.extractor = style_lib.feature_extractor(self.spec["model"], self.spec["style"] + self.spec["content"], weights=weights)
+        self.extractor = vgg_features.feature_extractor(self.spec["model"], self.spec["style"] + self.spec["content"],
+            weights=weights)
         self.style_loss = StyleLoss(style_layer_weights, normalize=normalize, inputs_are_grams=True)
         self.content_loss = FeatureReconstructionLoss()
         self.style_image = None
@@ -160,7 +163,7 @@ class PerceptualLoss(keras.losses.Loss):
             self.set_style(style_image)
 
     def features(self, images):
-        return self.extractor(style_lib_preprocess(images))
+        return self.extractor(vgg_features.preprocess(images))
 
     @property
     def trainable_weights(self):  # the VGG inside is frozen
@@ -168,9 +171,7 @@ class PerceptualLoss(keras.losses.Loss):
 
     def set_style(self, style_image):
         """Compute the target Gram matrices from one RGB 0-255 image (`[H, W, 3]` or a path)."""
-        from kerasnets.style import style as style_lib
-
-        image = style_lib.as_image_batch(style_image)
+        image = vgg_features.as_image_batch(style_image)
         path = isinstance(style_image, (str, os.PathLike))
         self.style_image = os.fspath(style_image) if path else ops.convert_to_numpy(image[0])
         features = self.features(image)
@@ -202,9 +203,3 @@ class PerceptualLoss(keras.losses.Loss):
         return {**super().get_config(), "style_image": style_image, "layers": self.layers,
                 "content_weight": self.content_weight, "style_weight": self.style_weight, "tv_weight": self.tv_weight,
                 "style_layer_weights": self.style_layer_weights, "weights": self.weights, "normalize": self.normalize}
-
-
-def style_lib_preprocess(images):
-    from kerasnets.imagenet import preprocess_input
-
-    return preprocess_input(ops.cast(images, keras.config.floatx()), mode="caffe")

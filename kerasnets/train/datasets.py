@@ -83,7 +83,8 @@ def scan_image_folder(root, *, min_classes=2):
 
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"{root}: the data folder does not exist; point --data at a folder with one sub-folder per class.")
+        raise DataError(f"{root}: the data folder does not exist; point --data at a folder with one sub-folder per "
+            "class.")
     class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     folder = ImageFolder(root, [], [], np.zeros(0, dtype="int64"))
     paths, labels = [], []
@@ -230,7 +231,8 @@ def augmentation(names=DEFAULT_AUGMENTATION, seed=None):
         names = [n.strip() for n in names.split(",") if n.strip()]
     unknown = [n for n in names if n not in AUGMENTATIONS]
     if unknown:
-        raise DataError(f"unknown augmentation {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}, 'default' or 'none'.")
+        raise DataError(f"unknown augmentation {', '.join(unknown)}; choose from {', '.join(AUGMENTATIONS)}, "
+            "'default' or 'none'.")
     import keras
 
     factories = _augmentation_layers()
@@ -336,7 +338,8 @@ def _batched(data, num_classes, batch_size, *, training, augment, seed, one_hot,
         label = tf.one_hot(label, num_classes, dtype=tf.float32) if one_hot else label
         return tf.cast(image, tf.float32), label
 
-    data = data.batch(batch_size, drop_remainder=drop_remainder).map(to_training_types, num_parallel_calls=tf.data.AUTOTUNE)
+    data = data.batch(batch_size, drop_remainder=drop_remainder).map(to_training_types,
+        num_parallel_calls=tf.data.AUTOTUNE)
     layer = augment if hasattr(augment, "__call__") and not isinstance(augment, str) else augmentation(augment, seed)
     if training and layer is not None:
         data = data.map(lambda x, y: (layer(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -382,16 +385,19 @@ def tfds_splits(name, image_size, *, validation_split=0.2, batch_size=32, augmen
     def prepare(example):
         image = example["image"]
         image = tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image[..., :3]
-        image = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, (height, width), antialias=True)), 0, 255), tf.uint8)
+        image = tf.cast(tf.clip_by_value(tf.round(tf.image.resize(image, (height, width), antialias=True)), 0, 255),
+            tf.uint8)
         return image, example["label"]
 
     def pipeline(split, training):
         shuffle_files = training and not builder.info.disable_shuffling  # ordered datasets refuse it
-        data = builder.as_dataset(split=split, shuffle_files=shuffle_files).map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        data = builder.as_dataset(split=split, shuffle_files=shuffle_files).map(prepare,
+            num_parallel_calls=tf.data.AUTOTUNE)
         data = data.cache()
         if training:
             data = data.shuffle(STREAM_SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
-        return _batched(data, len(class_names), batch_size, training=training, augment=augment, seed=seed, one_hot=one_hot)
+        return _batched(data, len(class_names), batch_size, training=training, augment=augment, seed=seed,
+            one_hot=one_hot)
 
     return pipeline(train_split, True), pipeline(held_out, False), class_names
 
