@@ -54,6 +54,8 @@ def build_source(args, step):
         if not os.path.isfile(args.source):
             raise ValueError(f"{args.source}: no such model file.")
         step(f"loading {args.source}")
+        import kerasnets.detection  # noqa: F401  (registers the detector classes)
+
         return keras.models.load_model(args.source), args.preprocessing
     info = kerasnets.model_info(args.source)
     kwargs = {"weights": None if args.weights == "none" else args.weights}
@@ -95,6 +97,10 @@ def run_export(argv):
     if args.prune is not None and not args.qat_data:
         raise export.ExportError("--prune fine-tunes while pruning: give the training images with --qat-data DIR.")
     model, preprocessing = build_source(args, step)
+    from export.detection import export_from_cli, is_detector
+
+    if is_detector(model):
+        return export_from_cli(args, model, step)
     size = image_size(model, args.size)
     if args.qat_data:
         from export import tfmot_bridge

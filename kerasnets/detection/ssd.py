@@ -258,6 +258,22 @@ class SSD(keras.Model):
                 "classes": ops.where(idx >= 0, ops.take_along_axis(classes, ops.maximum(idx, 0), axis=1), -1),
                 "num_detections": count}
 
+    # --- export: the inputs of TFLite's TFLite_Detection_PostProcess --------------------------------------
+
+    @property
+    def box_scales(self):
+        """(y, x, h, w) scales of `postprocess_inputs`' box encodings (TFLite_Detection_PostProcess's attrs)."""
+        wx, wy, ww, wh = self.coder.weights
+        return wy, wx, wh, ww
+
+    def postprocess_inputs(self, images):
+        """Raw pixels `[B, H, W, 3]` -> (box encodings `[B, N, 4]` (ty, tx, th, tw) against `self.anchors`,
+        class scores `[B, N, score_classes]`): what TFLite_Detection_PostProcess reads."""
+        deltas, logits = self.network(images, training=False)
+        encodings = ops.stack([deltas[..., 1], deltas[..., 0], deltas[..., 3], deltas[..., 2]], axis=-1)
+        scores = ops.sigmoid(logits) if self.config["loss"] == "focal" else ops.softmax(logits, axis=-1)
+        return encodings, scores
+
     # --- training and inference helpers shared with FasterRCNN ------------------------------------------
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
