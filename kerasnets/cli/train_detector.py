@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-MODELS = ("faster_rcnn", "mask_rcnn", "ssd")
+MODELS = ("faster_rcnn", "mask_rcnn", "ssd", "yolov1")
 
 
 def parse_args(argv=None):
@@ -51,7 +51,8 @@ def parse_args(argv=None):
     parser.add_argument("--object-size", metavar="MIN,MAX", help="object sizes in pixels of the synthetic sets "
                                                                 "(default: their own, 16,48 for shapes)")
     parser.add_argument("--frozen-stride", type=int, choices=(2, 4, 8, 16, 32),
-                        help="ssd: freeze the backbone layers at this stride and finer (default: train all)")
+                        help="ssd, yolov1: freeze the backbone layers at this stride and finer (default: train all)")
+    parser.add_argument("--grid", type=int, help="yolov1: the S x S grid (default: image size / 32)")
     parser.add_argument("--ssd-loss", choices=("focal", "hard_negative"), default="focal",
                         help="ssd: focal loss (default) or SSD's softmax with hard-negative mining")
     parser.add_argument("--resume", metavar="MODEL", help="continue training a saved .keras detector (its history.csv "
@@ -108,6 +109,13 @@ def build(args, class_names):
                    freeze_batchnorm=freeze, frozen_stride=args.frozen_stride, loss=args.ssd_loss,
                    anchor_sizes=tuple((s,) for s in sizes) if args.anchor_sizes else None,
                    class_names=list(class_names), backbone_kwargs={"alpha": args.alpha} if args.alpha else None)
+    if args.model == "yolov1":
+        from kerasnets.detection.yolo import YOLOv1
+
+        return YOLOv1(args.backbone, len(class_names), size, grid=args.grid or size // 32,
+                      backbone_weights=args.weights if pretrained else None, freeze_batchnorm=freeze,
+                      frozen_stride=args.frozen_stride, class_names=list(class_names),
+                      backbone_kwargs={"alpha": args.alpha} if args.alpha else None)
     options = {"fpn": args.fpn, "backbone_weights": args.weights if pretrained else None,
                    "backbone_kwargs": {"alpha": args.alpha} if args.alpha else None, "freeze_batchnorm": freeze,
                    "anchor_sizes": sizes, "rpn_pre_nms_top_n_train": 600, "rpn_post_nms_top_n_train": 300,

@@ -66,6 +66,33 @@ def default_anchor_sizes(image_size, levels):
     return tuple((round(0.1 * side * 2 ** k, 1), round(0.1 * side * 2 ** k * math.sqrt(2), 1)) for k in range(levels))
 
 
+def sigmoid_focal_loss(targets, logits, alpha=0.25, gamma=2.0):
+    """Element-wise focal loss (Lin et al. 2017, eq. 5): `-alpha_t (1 - p_t)^gamma log(p_t)` on sigmoid logits."""
+    p = ops.sigmoid(logits)
+    p_t = p * targets + (1 - p) * (1 - targets)
+    alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+    return alpha_t * (1 - p_t) ** gamma * bce_with_logits(targets, logits)
+
+
+def hard_negatives(loss, positive, negative, ratio=3.0):
+    """SSD's hard-negative mining (Liu et al. 2016, section 2.2): per image (rows of `[B, N]`) the
+    `ratio` x (number of positives, at least 1) negatives of highest `loss`."""
+    neg_loss = ops.where(negative, loss, -1.0)
+    rank = ops.argsort(ops.argsort(-neg_loss, axis=-1), axis=-1)
+    quota = ops.cast(ops.sum(ops.cast(positive, "int32"), axis=-1, keepdims=True), "float32")
+    quota = ops.maximum(quota * ratio, 1.0)
+    return negative & (ops.cast(rank, "float32") < quota)
+
+
+def freeze_backbone(features, height, stride):
+    """Make the layers of a `backbone_features` model whose maps are at `stride` or finer untrainable."""
+    for layer in features.layers:
+        for inner in getattr(layer, "layers", [layer]):
+            shape = getattr(getattr(inner, "output", None), "shape", None)
+            if shape is not None and len(shape) == 4 and shape[1] and shape[1] >= height // stride:
+                inner.trainable = False
+
+
 def _conv_bn(x, filters, kernel, name, strides=1, depthwise=False):
     if depthwise:
         x = keras.layers.DepthwiseConv2D(kernel, strides, padding="same", use_bias=False, name=f"{name}_dw")(x)
@@ -133,7 +160,7 @@ class SSD(keras.Model):
         self.features, self.backbone_info = backbone_features(backbone, size, (16, 32), backbone_weights,
                                                               freeze_batchnorm, backbone_kwargs)
         if frozen_stride is not None:
-            self._freeze_backbone(int(frozen_stride))
+            freeze_backbone(self.features, size[0], int(frozen_stride))
         self.network = self._build_network(anchor_sizes, aspect_ratios)
         feature_sizes = [tuple(int(d) for d in shape[1:3]) for shape in self._level_shapes]
         #: normalised (yc, xc, h, w) anchors [N, 4], the layout TFLite_Detection_PostProcess reads
@@ -151,15 +178,6 @@ class SSD(keras.Model):
     def score_classes(self):
         """Columns of the class output: the classes, plus a background column 0 for "hard_negative"."""
         return self.num_classes + (self.config["loss"] == "hard_negative")
-
-    def _freeze_backbone(self, stride):
-        height = self.image_size[0]
-        for layer in self.features.layers:
-            for inner in getattr(layer, "layers", [layer]):
-                shape = getattr(inner, "output", None)
-                shape = getattr(shape, "shape", None)
-                if shape is not None and len(shape) == 4 and shape[1] and shape[1] >= height // stride:
-                    inner.trainable = False
 
     def _build_network(self, anchor_sizes, aspect_ratios):
         """images -> (deltas [B, N, 4] (dx, dy, dw, dh), class logits [B, N, score_classes])."""
@@ -221,23 +239,14 @@ class SSD(keras.Model):
         box = ops.sum(ops.sum(smooth_l1(deltas - targets, 1.0 / 9), axis=-1) * pos_f) / count
         if self.config["loss"] == "focal":
             onehot = ops.one_hot(ops.maximum(labels, 0), self.num_classes) * pos_f[..., None]
-            p = ops.sigmoid(logits)
-            ce = bce_with_logits(onehot, logits)
-            p_t = p * onehot + (1 - p) * (1 - onehot)
-            alpha = self.config["focal_alpha"]
-            alpha_t = alpha * onehot + (1 - alpha) * (1 - onehot)
-            focal = alpha_t * (1 - p_t) ** self.config["focal_gamma"] * ce
+            focal = sigmoid_focal_loss(onehot, logits, self.config["focal_alpha"], self.config["focal_gamma"])
             used = ops.cast(positive | negative, "float32")[..., None]
             classification = ops.sum(focal * used) / count
         else:
             target = ops.where(positive, labels + 1, 0)
             ce = keras.losses.sparse_categorical_crossentropy(target, logits, from_logits=True)     # [B, N]
             # hard negatives: per image the neg_pos_ratio x positives background anchors of highest loss
-            neg_loss = ops.where(negative, ops.stop_gradient(ce), -1.0)
-            rank = ops.argsort(ops.argsort(-neg_loss, axis=-1), axis=-1)
-            quota = ops.cast(ops.sum(ops.cast(positive, "int32"), axis=-1, keepdims=True), "float32")
-            quota = ops.maximum(quota * self.config["neg_pos_ratio"], 1.0)
-            hard = negative & (ops.cast(rank, "float32") < quota)
+            hard = hard_negatives(ops.stop_gradient(ce), positive, negative, self.config["neg_pos_ratio"])
             classification = ops.sum(ce * (pos_f + ops.cast(hard, "float32"))) / count
         return {"classification": classification, "box_regression": box}
 
