@@ -15,8 +15,9 @@ below 0.4, and every ground truth takes its best anchor.
 
 Inference is the algorithm of TFLite's `TFLite_Detection_PostProcess` op (fast NMS): each anchor keeps its
 best class, then one class-agnostic greedy NMS; so the Keras model and its exported `.tflite` detect the
-same boxes. Outputs and `detect` are those of `FasterRCNN` (padded `boxes` xyxy pixels, `scores`,
-`classes`, `num_detections`).
+same boxes (Keras suppresses among the `nms_candidates` best-scoring anchors, TFLite among all above the
+score threshold: they differ only if more anchors than that pass it). Outputs and `detect` are those of
+`FasterRCNN` (padded `boxes` xyxy pixels, `scores`, `classes`, `num_detections`).
 """
 
 import math
@@ -123,7 +124,7 @@ class SSD(keras.Model):
                  freeze_batchnorm=True, frozen_stride=None, extra_levels=2, extra_channels=256, anchor_sizes=None,
                  aspect_ratios=(0.5, 1.0, 2.0), loss="focal", focal_alpha=0.25, focal_gamma=2.0, neg_pos_ratio=3,
                  fg_iou_thresh=0.5, bg_iou_thresh=0.4, score_thresh=0.05, nms_thresh=0.5, detections_per_img=100,
-                 class_names=None, backbone_kwargs=None, **kwargs):
+                 nms_candidates=400, class_names=None, backbone_kwargs=None, **kwargs):
         super().__init__(**kwargs)
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
         if num_classes < 1:
@@ -150,7 +151,7 @@ class SSD(keras.Model):
             "loss": loss, "focal_alpha": float(focal_alpha), "focal_gamma": float(focal_gamma),
             "neg_pos_ratio": float(neg_pos_ratio), "fg_iou_thresh": float(fg_iou_thresh),
             "bg_iou_thresh": float(bg_iou_thresh), "score_thresh": float(score_thresh), "nms_thresh": float(nms_thresh),
-            "detections_per_img": int(detections_per_img),
+            "detections_per_img": int(detections_per_img), "nms_candidates": int(nms_candidates),
             "class_names": None if class_names is None else [str(c) for c in class_names],
             "backbone_kwargs": dict(backbone_kwargs or {}),
         }
@@ -262,7 +263,7 @@ class SSD(keras.Model):
         classes = ops.cast(ops.argmax(probs, axis=-1), "int32")
         idx, count = det_ops.non_max_suppression(
             boxes, scores, self.config["nms_thresh"], score_threshold=self.config["score_thresh"],
-            max_output=self.config["detections_per_img"])
+            max_output=self.config["detections_per_img"], max_candidates=self.config["nms_candidates"])
         return {"boxes": det_ops.gather_rows(boxes, idx), "scores": det_ops.gather_rows(scores, idx),
                 "classes": ops.where(idx >= 0, ops.take_along_axis(classes, ops.maximum(idx, 0), axis=1), -1),
                 "num_detections": count}
