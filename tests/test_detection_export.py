@@ -20,12 +20,12 @@ LABELS = ["circle", "rectangle", "triangle"]
 
 
 def spread_heads(model, scale=40.0):
-    """Scale the prediction layers' random weights, so an untrained detector gives varied boxes and scores
-    (a freshly initialised head predicts the prior everywhere, and the comparison would be vacuous)."""
+    """Scale the prediction layers' random weights and zero their biases, so an untrained detector gives varied
+    boxes and scores (a freshly initialised head predicts the prior everywhere: the comparison would be vacuous)."""
     for layer in model.network.layers:
         if layer.name.endswith("_pw") or layer.name.startswith("head_fc2"):
             kernel, bias = layer.get_weights()
-            layer.set_weights([kernel * scale, bias])
+            layer.set_weights([kernel * scale, np.zeros_like(bias)])
     return model
 
 
