@@ -257,13 +257,16 @@ class SSD(keras.Model):
         return clip_boxes(self.coder.decode(ops.convert_to_tensor(self.anchor_boxes)[None], deltas), height, width)
 
     def _detect(self, deltas, logits):
-        boxes = self.decode(deltas)
+        # suppress on the decoded boxes as they are and clip the survivors, as TFLite's op does (it never
+        # clips; the Android readers do): clipping first changes overlaps and so which boxes survive
+        boxes = self.coder.decode(ops.convert_to_tensor(self.anchor_boxes)[None], deltas)
         probs = self.class_scores(logits)
         scores = ops.max(probs, axis=-1)
         classes = ops.cast(ops.argmax(probs, axis=-1), "int32")
         idx, count = det_ops.non_max_suppression(
             boxes, scores, self.config["nms_thresh"], score_threshold=self.config["score_thresh"],
             max_output=self.config["detections_per_img"], max_candidates=self.config["nms_candidates"])
+        boxes = clip_boxes(boxes, *self.image_size)
         return {"boxes": det_ops.gather_rows(boxes, idx), "scores": det_ops.gather_rows(scores, idx),
                 "classes": ops.where(idx >= 0, ops.take_along_axis(classes, ops.maximum(idx, 0), axis=1), -1),
                 "num_detections": count}

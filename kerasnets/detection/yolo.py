@@ -193,13 +193,13 @@ class YOLOv1(keras.Model):
         height, width = self.image_size
         (x, y, sw, sh, _), _ = self.split(out)
         boxes = ops.reshape(self.boxes_from(x, y, sw, sh), (-1, self.grid * self.grid * self.boxes_per_cell, 4))
-        boxes = clip_boxes(boxes, height, width)
         probs = self.class_scores(out)
         scores = ops.max(probs, axis=-1)
         classes = ops.cast(ops.argmax(probs, axis=-1), "int32")
         idx, count = det_ops.non_max_suppression(boxes, scores, self.config["nms_thresh"],
                                                  score_threshold=self.config["score_thresh"],
                                                  max_output=self.config["detections_per_img"])
+        boxes = clip_boxes(boxes, height, width)  # after NMS, as with TFLite's op (see SSD._detect)
         return {"boxes": det_ops.gather_rows(boxes, idx), "scores": det_ops.gather_rows(scores, idx),
                 "classes": ops.where(idx >= 0, ops.take_along_axis(classes, ops.maximum(idx, 0), axis=1), -1),
                 "num_detections": count}
