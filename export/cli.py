@@ -130,6 +130,10 @@ def run_export(argv):
 
     labels = args.label_list if args.labels is not None else None
     model, preprocessing = build_source(args, step, model_file)
+    from export.detection import export_from_cli, is_detector
+
+    if is_detector(model):
+        return export_from_cli(args, model, step)
     size = image_size(model, args.size)
     if args.qat_data:
         from export import tfmot_bridge

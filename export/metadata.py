@@ -1,10 +1,15 @@
-"""TFLite model metadata for Android's ImageClassifier (TFLite Task Library, MediaPipe).
+"""TFLite model metadata for Android's ImageClassifier and ObjectDetector (TFLite Task Library, MediaPipe).
 
 Written with the published metadata schema (`schema/metadata_schema.fbs`, compiled by flatc) and
 TensorFlow's TFLite model schema, in the layout TFLite Support's metadata writers produce: the
 `ModelMetadata` flatbuffer (file identifier "M001") in a model buffer referenced by a metadata
 entry named `TFLITE_METADATA`, and the label file zipped onto the end of the model, where readers
-find it as an associated file of type TENSOR_AXIS_LABELS.
+find it as an associated file of type TENSOR_AXIS_LABELS (classifiers) or TENSOR_VALUE_LABELS (detectors).
+
+A detector's four outputs carry the names MediaPipe's ObjectDetector looks them up by ("location",
+"category", "score", "number of detections"); the location tensor has BoundingBoxProperties (BOUNDARIES,
+RATIO coordinates, `index` = where left, top, right, bottom sit in each box: [1, 0, 3, 2] for
+TFLite_Detection_PostProcess's ymin, xmin, ymax, xmax), and the labels hang on the category tensor.
 """
 
 import io
@@ -65,9 +70,49 @@ def _probability_output():
     return tensor
 
 
+def _detection_output(name, description, properties_type=None, properties=None, labels=False):
+    tensor = meta.TensorMetadataT()
+    tensor.name = name
+    tensor.description = description
+    tensor.content = meta.ContentT()
+    tensor.content.contentPropertiesType = properties_type or meta.ContentProperties.FeatureProperties
+    tensor.content.contentProperties = properties or meta.FeaturePropertiesT()
+    if name != "number of detections":
+        tensor.content.range = meta.ValueRangeT()  # the value dimension TFLite Support's writer records
+        tensor.content.range.min = tensor.content.range.max = 2
+    if labels:
+        labels_file = meta.AssociatedFileT()
+        labels_file.name = LABELS_FILE
+        labels_file.description = "Labels for categories that the model can detect."
+        labels_file.type = meta.AssociatedFileType.TENSOR_VALUE_LABELS
+        tensor.associatedFiles = [labels_file]
+    return tensor
+
+
+#: Output tensor names, in the order of TFLite_Detection_PostProcess's outputs (MediaPipe's names).
+DETECTOR_OUTPUTS = ("location", "category", "score", "number of detections")
+#: Where left, top, right, bottom sit in a (ymin, xmin, ymax, xmax) box.
+BOX_INDEX = (1, 0, 3, 2)
+
+
+def _detector_outputs():
+    box = meta.BoundingBoxPropertiesT()
+    box.index = list(BOX_INDEX)
+    box.type = meta.BoundingBoxType.BOUNDARIES
+    box.coordinateType = meta.CoordinateType.RATIO
+    return [
+        _detection_output("location", "The locations of the detected boxes: ymin, xmin, ymax, xmax, "
+                          "relative to the image (0 to 1).", meta.ContentProperties.BoundingBoxProperties, box),
+        _detection_output("category", "The categories of the detected boxes (0-based label indices).", labels=True),
+        _detection_output("score", "The scores of the detected boxes."),
+        _detection_output("number of detections", "The number of the detected boxes."),
+    ]
+
+
 def build_metadata(name, description, mean=(0.0,), std=(1.0,), value_range=(0.0, 255.0), version="v1",
-                   author="kerasnets", license_="Apache License. Version 2.0"):
-    """The ModelMetadata flatbuffer of an image classifier with one image input and one output."""
+                   author="kerasnets", license_="Apache License. Version 2.0", detector=False):
+    """The ModelMetadata flatbuffer of an image classifier (one image input, one probability output) or,
+    with `detector=True`, of an object detector (one image input, the four detection outputs)."""
     model = meta.ModelMetadataT()
     model.name = name
     model.description = description
@@ -76,7 +121,12 @@ def build_metadata(name, description, mean=(0.0,), std=(1.0,), value_range=(0.0,
     model.license = license_
     subgraph = meta.SubGraphMetadataT()
     subgraph.inputTensorMetadata = [_image_input(mean, std, value_range)]
-    subgraph.outputTensorMetadata = [_probability_output()]
+    subgraph.outputTensorMetadata = _detector_outputs() if detector else [_probability_output()]
+    if detector:
+        group = meta.TensorGroupT()
+        group.name = "detection_result"
+        group.tensorNames = list(DETECTOR_OUTPUTS[:3])
+        subgraph.outputTensorGroups = [group]
     model.subgraphMetadata = [subgraph]
     model.minParserVersion = MIN_PARSER_VERSION
     builder = flatbuffers.Builder(0)
@@ -120,6 +170,8 @@ class ModelMetadataSummary:
     label_file: str
     label_file_type: int
     labels: list
+    output_names: list = None
+    box_properties: dict = None
 
 
 def read(model_bytes):
@@ -137,9 +189,12 @@ def read(model_bytes):
         raise ValueError("the metadata buffer does not carry the M001 identifier")
     metadata = meta.ModelMetadataT.InitFromObj(meta.ModelMetadata.GetRootAs(data, 0))
     subgraph = metadata.subgraphMetadata[0]
-    image, output = subgraph.inputTensorMetadata[0], subgraph.outputTensorMetadata[0]
+    image, outputs = subgraph.inputTensorMetadata[0], subgraph.outputTensorMetadata
+    output = next((o for o in outputs if o.associatedFiles), outputs[0])
     norm = image.processUnits[0].options
     label_file = output.associatedFiles[0]
+    box = next((o.content.contentProperties for o in outputs
+                if o.content and o.content.contentPropertiesType == meta.ContentProperties.BoundingBoxProperties), None)
     with zipfile.ZipFile(io.BytesIO(model_bytes)) as archive:
         labels = archive.read(label_file.name.decode()).decode().splitlines()
     return ModelMetadataSummary(
@@ -147,5 +202,7 @@ def read(model_bytes):
         min_parser_version=metadata.minParserVersion.decode(), input_name=image.name.decode(),
         color_space=image.content.contentProperties.colorSpace, mean=list(norm.mean), std=list(norm.std),
         output_name=output.name.decode(), label_file=label_file.name.decode(), label_file_type=label_file.type,
-        labels=labels,
+        labels=labels, output_names=[o.name.decode() for o in outputs],
+        box_properties=None if box is None else {"index": list(box.index), "type": box.type,
+                                                 "coordinate_type": box.coordinateType},
     )

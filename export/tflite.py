@@ -114,6 +114,11 @@ def to_tflite(model, path, quantize="none", representative_data=None, labels=Non
     The file carries metadata (name, description, RGB image input with mean 0 / std 1 on 0-255
     pixels since preprocessing is built in, and the label file). Written atomically.
     """
+    from export.detection import is_detector
+
+    if is_detector(model):
+        raise ExportError(f"{model.name} is an object detector ({type(model).__name__}); export it with "
+                          "export.detection.detector_to_tflite (python -m export DETECTOR.keras does so).")
     classes = model.output_shape[0][-1] if isinstance(model.output_shape, list) else model.output_shape[-1]
     label_list = load_labels(labels, classes)
     mode = resolve_preprocessing(model, preprocessing)

@@ -16,7 +16,7 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--image", required=True, help="input image (any format OpenCV reads)")
-    parser.add_argument("--model", required=True, help="a FasterRCNN or MaskRCNN saved as .keras")
+    parser.add_argument("--model", required=True, help="a FasterRCNN, MaskRCNN, SSD or YOLOv1 saved as .keras")
     parser.add_argument("--output", default="annotated.png", help="annotated image to write (default: annotated.png)")
     parser.add_argument("--score-threshold", type=float, default=0.5, help="draw and list detections from this score")
     parser.add_argument("--json", help="also write the detections as JSON (boxes in xyxy pixels)")
@@ -51,8 +51,10 @@ def main(argv=None):
         print(f"detect: {args.model}: cannot be loaded as a kerasnets detector ({type(e).__name__}: "
               f"{str(e).strip().splitlines()[0][:200]}).", file=sys.stderr)
         return 2
-    if not isinstance(model, FasterRCNN) or not model.uses_rpn:
-        print(f"detect: {args.model} holds a {type(model).__name__}, not a FasterRCNN or MaskRCNN.", file=sys.stderr)
+    single_stage = isinstance(model, (kerasnets.detection.SSD, kerasnets.detection.YOLOv1))
+    if not single_stage and (not isinstance(model, FasterRCNN) or not model.uses_rpn):
+        print(f"detect: {args.model} holds a {type(model).__name__}, not a FasterRCNN, MaskRCNN, SSD or YOLOv1.",
+              file=sys.stderr)
         return 2
     result = model.detect([image])[0]
     try:

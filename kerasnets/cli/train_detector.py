@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-MODELS = ("faster_rcnn", "mask_rcnn")
+MODELS = ("faster_rcnn", "mask_rcnn", "ssd", "yolov1")
 
 
 def parse_args(argv=None):
@@ -50,6 +50,13 @@ def parse_args(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW peak learning rate (cosine decay)")
     parser.add_argument("--rois-per-image", type=int, default=128, help="sampled RoIs per image (torchvision: 512)")
     parser.add_argument("--representation-size", type=int, default=256, help="box head FC width (torchvision: 1024)")
+    parser.add_argument("--object-size", metavar="MIN,MAX", help="object sizes in pixels of the synthetic sets "
+                                                                "(default: their own, 16,48 for shapes)")
+    parser.add_argument("--frozen-stride", type=int, choices=(2, 4, 8, 16, 32),
+                        help="ssd, yolov1: freeze the backbone layers at this stride and finer (default: train all)")
+    parser.add_argument("--grid", type=int, help="yolov1: the S x S grid (default: image size / 32)")
+    parser.add_argument("--ssd-loss", choices=("focal", "hard_negative"), default="focal",
+                        help="ssd: focal loss (default) or SSD's softmax with hard-negative mining")
     parser.add_argument("--resume", metavar="MODEL", help="continue training a saved .keras detector (its history.csv "
                                                           "in --output is appended to); --learning-rate restarts the "
                                                           "schedule")
@@ -64,16 +71,24 @@ def parse_args(argv=None):
         parser.error("--epochs and --batch-size must be positive (--epochs 0 with --resume only evaluates)")
     if not (args.data in ("shapes", "digits") or args.data.startswith(("coco:", "tfds:"))):
         parser.error(f"--data must be shapes, digits, coco:PATH or tfds:NAME, got {args.data!r}")
+    if args.object_size:
+        try:
+            args.object_size = tuple(int(v) for v in args.object_size.split(","))
+        except ValueError:
+            args.object_size = ()
+        if len(args.object_size) != 2 or not 0 < args.object_size[0] <= args.object_size[1] < args.image_size:
+            parser.error("--object-size must be MIN,MAX pixels with 0 < MIN <= MAX < --image-size")
     return args
 
 
-def load_data(spec, n, image_size, seed, masks, images_dir=None, split="train"):
+def load_data(spec, n, image_size, seed, masks, images_dir=None, split="train", object_size=None):
     from kerasnets.detection import data
 
+    sizes = {"min_size": object_size[0], "max_size": object_size[1]} if object_size else {}
     if spec == "shapes":
-        return data.synthetic_shapes(n, image_size, seed=seed)
+        return data.synthetic_shapes(n, image_size, seed=seed, **sizes)
     if spec == "digits":
-        return data.synthetic_digits(n, image_size, seed=seed)
+        return data.synthetic_digits(n, image_size, seed=seed, **sizes)
     if spec.startswith("coco:"):
         return data.read_coco(spec[5:], images_dir, image_size, masks=masks)
     return data.tfds_detection(spec[5:], split, image_size)
@@ -91,6 +106,20 @@ def build(args, class_names):
         sizes = tuple((s,) for s in ((sizes[0] // 2,) + sizes if len(sizes) == 3 else sizes))[:4]
     pretrained = args.weights != "none"
     freeze = {"auto": pretrained, "yes": True, "no": False}[args.freeze_batchnorm]
+    if args.model == "ssd":
+        from kerasnets.detection.ssd import SSD
+
+        return SSD(args.backbone, len(class_names), size, backbone_weights=args.weights if pretrained else None,
+                   freeze_batchnorm=freeze, frozen_stride=args.frozen_stride, loss=args.ssd_loss,
+                   anchor_sizes=tuple((s,) for s in sizes) if args.anchor_sizes else None,
+                   class_names=list(class_names), backbone_kwargs={"alpha": args.alpha} if args.alpha else None)
+    if args.model == "yolov1":
+        from kerasnets.detection.yolo import YOLOv1
+
+        return YOLOv1(args.backbone, len(class_names), size, grid=args.grid or size // 32,
+                      backbone_weights=args.weights if pretrained else None, freeze_batchnorm=freeze,
+                      frozen_stride=args.frozen_stride, class_names=list(class_names),
+                      backbone_kwargs={"alpha": args.alpha} if args.alpha else None)
     options = {"fpn": args.fpn, "backbone_weights": args.weights if pretrained else None,
                    "backbone_kwargs": {"alpha": args.alpha} if args.alpha else None, "freeze_batchnorm": freeze,
                    "anchor_sizes": sizes, "rpn_pre_nms_top_n_train": 600, "rpn_post_nms_top_n_train": 300,
@@ -138,12 +167,14 @@ def main(argv=None):
 
     masks = args.model == "mask_rcnn"
     try:
-        train = load_data(args.data, args.train_images, args.image_size, args.seed, masks, args.images_dir)
+        train = load_data(args.data, args.train_images, args.image_size, args.seed, masks, args.images_dir,
+                          object_size=args.object_size)
         if args.val_data:
             val = load_data(args.val_data, args.val_images, args.image_size, args.seed + 1, masks, args.images_dir,
                             "validation")
         elif args.data in ("shapes", "digits"):
-            val = load_data(args.data, args.val_images, args.image_size, args.seed + 10_000, masks)
+            val = load_data(args.data, args.val_images, args.image_size, args.seed + 10_000, masks,
+                            object_size=args.object_size)
         else:
             order = np.random.default_rng(args.seed).permutation(len(train))
             cut = max(1, int(len(train) * 0.1))

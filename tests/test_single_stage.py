@@ -1,0 +1,170 @@
+"""SSD and YOLOv1: anchors, losses against NumPy transcriptions of the papers' formulas, learning a batch,
+padded outputs, .keras round trips, clear errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from kerasnets.detection import SSD, YOLOv1, synthetic_shapes  # noqa: E402
+from kerasnets.detection.ssd import anchors_to_xyxy, hard_negatives, sigmoid_focal_loss, ssd_anchors  # noqa: E402
+
+TINY = {"backbone": "mobilenetv2", "backbone_kwargs": {"alpha": 0.35}, "num_classes": 3, "freeze_batchnorm": False}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_shapes(8, 64, seed=0, min_size=12, max_size=30)
+
+
+def batch(data):
+    return next(iter(data.tf_dataset(4, training=True, max_objects=data.max_objects, masks=False, flip=False)))
+
+
+def test_ssd_anchors_are_centred_default_boxes():
+    anchors = ssd_anchors((100, 200), [(2, 4), (1, 1)], [(20.0,), (50.0, 80.0)], [(1.0, 4.0), (1.0,)])
+    assert anchors.shape == (2 * 4 * 2 + 1 * 2, 4)
+    # level 0, cell (0, 0): centre (0.25, 0.125); ratio 1 -> 20 x 20 px, ratio 4 (h / w) -> 40 x 10 px
+    np.testing.assert_allclose(anchors[0], [0.25, 0.125, 0.2, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(anchors[1], [0.25, 0.125, 0.4, 0.05], rtol=1e-6)
+    # cell (0, 1) follows, row-major; the last level's cell is centred on the image
+    np.testing.assert_allclose(anchors[2, :2], [0.25, 0.375], rtol=1e-6)
+    np.testing.assert_allclose(anchors[-2:], [[0.5, 0.5, 0.5, 0.25], [0.5, 0.5, 0.8, 0.4]], rtol=1e-6)
+    xyxy = anchors_to_xyxy(anchors[:1], (100, 200))
+    np.testing.assert_allclose(xyxy, [[15.0, 15.0, 35.0, 35.0]], atol=1e-4)
+
+
+def test_focal_loss_matches_the_paper_formula():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 3, (2, 5, 3)).astype("float32")
+    targets = (rng.uniform(size=(2, 5, 3)) < 0.3).astype("float32")
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    p_t = np.where(targets == 1, p, 1 - p)
+    alpha_t = np.where(targets == 1, 0.25, 0.75)
+    expected = -alpha_t * (1 - p_t) ** 2 * np.log(p_t)
+    got = keras.ops.convert_to_numpy(sigmoid_focal_loss(targets, logits, 0.25, 2.0))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_hard_negative_mining_keeps_the_worst_negatives():
+    loss = np.array([[0.9, 0.1, 0.5, 0.7, 0.3, 0.2], [0.4, 0.8, 0.6, 0.2, 0.1, 0.3]], "float32")
+    positive = np.array([[1, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]], bool)
+    negative = np.array([[0, 1, 1, 1, 1, 0], [1, 1, 0, 1, 1, 1]], bool)
+    got = keras.ops.convert_to_numpy(hard_negatives(loss, positive, negative, ratio=2))
+    # image 0: one positive -> the two negatives of highest loss (0.7, 0.5); image 1: none -> at least one (0.8)
+    expected = np.array([[0, 0, 1, 1, 0, 0], [0, 1, 0, 0, 0, 0]], bool)
+    np.testing.assert_array_equal(got, expected)
+
+
+def _yolo_loss_numpy(out, boxes, classes, grid, k, image, lc=5.0, ln=0.5):
+    """The YOLOv1 loss (Redmon et al. 2016, eq. 3) written out with loops, averaged over the batch."""
+    total = {"coordinates": 0.0, "object": 0.0, "no_object": 0.0, "classes": 0.0}
+    cell = image / grid
+    for b in range(out.shape[0]):
+        owner = {}
+        for m in range(len(boxes[b])):
+            if classes[b][m] < 0:
+                continue
+            x1, y1, x2, y2 = boxes[b][m]
+            key = (min(int((y1 + y2) / 2 // cell), grid - 1), min(int((x1 + x2) / 2 // cell), grid - 1))
+            owner.setdefault(key, m)
+        for i in range(grid):
+            for j in range(grid):
+                pred = out[b, i, j]
+                resp = -1
+                if (i, j) in owner:
+                    x1, y1, x2, y2 = boxes[b][owner[(i, j)]]
+                    ious = []
+                    for a in range(k):
+                        px, py, pw, ph = pred[5 * a:5 * a + 4]
+                        cx, cy, w, h = (j + px) * cell, (i + py) * cell, pw * pw * image, ph * ph * image
+                        ix = max(0.0, min(cx + w / 2, x2) - max(cx - w / 2, x1))
+                        iy = max(0.0, min(cy + h / 2, y2) - max(cy - h / 2, y1))
+                        union = w * h + (x2 - x1) * (y2 - y1) - ix * iy
+                        ious.append(ix * iy / union if union > 0 else 0.0)
+                    resp = int(np.argmax(ious))
+                    tx, ty = (x1 + x2) / 2 / cell - j, (y1 + y2) / 2 / cell - i
+                    tw, th = math.sqrt((x2 - x1) / image), math.sqrt((y2 - y1) / image)
+                    px, py, pw, ph, conf = pred[5 * resp:5 * resp + 5]
+                    total["coordinates"] += lc * ((px - tx) ** 2 + (py - ty) ** 2 + (pw - tw) ** 2 + (ph - th) ** 2)
+                    total["object"] += (conf - ious[resp]) ** 2
+                    onehot = np.eye(out.shape[-1] - 5 * k)[classes[b][owner[(i, j)]]]
+                    total["classes"] += float(np.sum((pred[5 * k:] - onehot) ** 2))
+                for a in range(k):
+                    if a != resp:
+                        total["no_object"] += ln * pred[5 * a + 4] ** 2
+    return {name: value / out.shape[0] for name, value in total.items()}
+
+
+def test_yolo_loss_matches_the_paper_formula():
+    model = YOLOv1(**TINY, image_size=64, grid=2, boxes_per_cell=2, hidden=8, head_channels=8)
+    rng = np.random.default_rng(1)
+    out = rng.uniform(0.05, 0.95, (2, 2, 2, 2 * 5 + 3)).astype("float32")
+    # image 0: objects in cells (0, 0), (0, 1) and (1, 1); image 1: one object in cell (1, 0), two padded
+    boxes = np.array([[[4, 6, 30, 28], [40, 10, 60, 30], [34, 34, 62, 62]],
+                      [[10, 40, 20, 60], [0, 0, 0, 0], [0, 0, 0, 0]]], "float32")
+    classes = np.array([[0, 2, 1], [1, -1, -1]], "int32")
+    got = model._training_losses({"boxes": boxes, "classes": classes}, keras.ops.convert_to_tensor(out))
+    expected = _yolo_loss_numpy(out.astype(np.float64), boxes, classes, 2, 2, 64.0)
+    for name, value in expected.items():
+        np.testing.assert_allclose(float(keras.ops.convert_to_numpy(got[name])), value, rtol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("loss", ["focal", "hard_negative"])
+def test_ssd_learns_a_batch_and_predicts(data, loss):
+    keras.utils.set_random_seed(0)
+    model = SSD(**TINY, image_size=64, extra_levels=1, extra_channels=16, anchor_sizes=((12.0, 18.0), (24.0,), (40.0,)),
+                loss=loss, detections_per_img=10)
+    assert model.anchors.shape == ((16 * 2 + 4 + 1) * 3, 4)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
+    x = batch(data)
+    first = model.train_on_batch(x, return_dict=True)
+    for _ in range(10):
+        last = model.train_on_batch(x, return_dict=True)
+    assert set(first) >= {"loss", "classification_loss", "box_regression_loss"}
+    assert all(np.isfinite(v) for v in last.values()) and last["loss"] < 0.7 * first["loss"]
+    out = model.predict_on_batch(x["images"])
+    assert out["boxes"].shape == (4, 10, 4) and out["classes"].shape == (4, 10)
+    for i, n in enumerate(out["num_detections"]):
+        assert (out["classes"][i, n:] == -1).all() and (out["classes"][i, :n] >= 0).all()
+        assert np.all(np.diff(out["scores"][i, :n]) <= 1e-6)
+        assert (out["boxes"][i, :n] >= 0).all() and (out["boxes"][i, :n] <= 64).all()
+
+
+def test_yolo_learns_a_batch_and_round_trips(data, tmp_path):
+    keras.utils.set_random_seed(0)
+    model = YOLOv1(**TINY, image_size=64, grid=2, hidden=16, head_channels=8, dropout=0.0, score_thresh=0.0,
+                   detections_per_img=5, class_names=["circle", "rectangle", "triangle"])
+    assert model.anchors.shape == (8, 4)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
+    x = batch(data)
+    first = model.train_on_batch(x, return_dict=True)
+    for _ in range(10):
+        last = model.train_on_batch(x, return_dict=True)
+    assert set(first) >= {"coordinates_loss", "object_loss", "no_object_loss", "classes_loss"}
+    assert last["loss"] < 0.7 * first["loss"]
+    path = tmp_path / "yolo.keras"
+    model.save(path)
+    again = keras.saving.load_model(path)
+    assert isinstance(again, YOLOv1) and again.class_names == model.class_names
+    a, b = model.detect(data.images[:2]), again.detect(data.images[:2])
+    for one, two in zip(a, b):
+        np.testing.assert_allclose(one["boxes"], two["boxes"], atol=1e-4)
+        np.testing.assert_array_equal(one["classes"], two["classes"])
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="multiple of 7"):
+        YOLOv1(**TINY, image_size=96, grid=7)
+    with pytest.raises(ValueError, match="levels"):
+        SSD(**TINY, image_size=64, extra_levels=1, anchor_sizes=((10.0,),))
+    with pytest.raises(ValueError, match="focal"):
+        SSD(**TINY, image_size=64, loss="softmax")
+    with pytest.raises(ValueError, match="class names"):
+        SSD(**TINY, image_size=64, class_names=["a"])
+    model = SSD(**TINY, image_size=64, extra_levels=1)
+    model.compile(optimizer="adam", jit_compile=False)
+    with pytest.raises(ValueError, match="trains on batches"):
+        model.fit(np.zeros((2, 64, 64, 3), "float32"), np.zeros((2,)), verbose=0)
