@@ -69,3 +69,24 @@ def test_train_then_detect_end_to_end(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert load_image(tmp_path / "annotated.png").shape == (96, 96, 3)
     assert isinstance(json.loads((tmp_path / "d.json").read_text()), list)
+
+
+def test_detect_and_train_detector_check_their_outputs_first(tmp_path, capsys):
+    from kerasnets.images import save_image
+
+    image = tmp_path / "a.png"
+    save_image(image, np.full((16, 16, 3), 7, np.uint8))
+    model = tmp_path / "m.keras"
+    model.write_bytes(b"not a zip")
+    assert detect.main(["--image", str(image), "--model", str(model), "--output", str(image)]) == 2
+    assert "is an input file and would be overwritten" in capsys.readouterr().err
+    assert detect.main(["--image", str(image), "--model", str(model), "--output", str(tmp_path / "o.txt")]) == 2
+    assert "must end in" in capsys.readouterr().err
+    assert detect.main(["--image", str(image), "--model", str(model), "--output", str(tmp_path / "o.png"),
+                        "--json", str(tmp_path / "o.csv")]) == 2
+    assert "must end in .json" in capsys.readouterr().err
+    assert (image.read_bytes()[:4] == b"\x89PNG") and not (tmp_path / "o.png").exists()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert train_detector.main(["--data", "shapes", "--output", str(blocker)]) == 2
+    assert "is an existing file" in capsys.readouterr().err

@@ -28,8 +28,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from kerasnets.images import ImageError, load_image, save_image
+    from kerasnets.images import ImageError, check_image_output, load_image, save_image
+    from kerasnets.utils import OutputError, check_output
 
+    try:  # every output is checked before any work, and never overwrites an input
+        check_image_output(args.output, inputs=[args.image, args.model])
+        if args.json:
+            check_output(args.json, what="JSON output", suffixes=(".json",), inputs=[args.image, args.model,
+                args.output])
+    except (ImageError, OutputError) as e:
+        print(f"detect: {e}", file=sys.stderr)
+        return 2
     try:
         image = load_image(args.image)
     except ImageError as e:

@@ -153,7 +153,13 @@ def main(argv=None):
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kerasnets.utils import import_keras_quietly
+    from kerasnets.utils import OutputError, check_output, import_keras_quietly
+
+    try:  # before any work: the output folder can be made and written
+        check_output(args.output, what="output folder", folder=True)
+    except OutputError as e:
+        print(f"train_detector: {e}", file=sys.stderr)
+        return 2
 
     keras = import_keras_quietly()
     import numpy as np
