@@ -222,7 +222,8 @@ def test_yolo_perfect_output_decodes_to_the_ground_truth():
         xc = encodings[0, :, 1] * model.anchors[:, 3] + model.anchors[:, 1]
         h, w = np.exp(encodings[0, :, 2]) * model.anchors[:, 2], np.exp(encodings[0, :, 3]) * model.anchors[:, 3]
         height, width = model.image_size
-        decoded = np.stack([(xc - w / 2) * width, (yc - h / 2) * height, (xc + w / 2) * width, (yc + h / 2) * height], 1)
+        decoded = np.stack([(xc - w / 2) * width, (yc - h / 2) * height, (xc + w / 2) * width, (yc + h / 2) * height],
+                           axis=1)
         best = scores[0].max(-1) > 0.5
         np.testing.assert_allclose(np.sort(decoded[best], 0), np.sort(np.array([o[1] for o in owners], "float32"), 0),
                                    atol=1e-3)
