@@ -168,3 +168,63 @@ def test_clear_errors():
     model.compile(optimizer="adam", jit_compile=False)
     with pytest.raises(ValueError, match="trains on batches"):
         model.fit(np.zeros((2, 64, 64, 3), "float32"), np.zeros((2,)), verbose=0)
+
+
+def _perfect_yolo_output(model, boxes, classes, predictor=1):
+    """The network output `[S, S, B*5 + C]` of zero loss for one image: the `predictor`-th box of each object's
+    centre cell is the object (offsets in the cell, square roots of the sizes), confidence 1 (its IoU), the
+    cell's class probabilities one-hot, every other confidence 0. Returns it and the objects that own a cell."""
+    s, k = model.grid, model.boxes_per_cell
+    height, width = model.image_size
+    out = np.zeros((s, s, 5 * k + model.num_classes), "float32")
+    out[..., 2:5 * k:5] = out[..., 3:5 * k:5] = 0.1        # small boxes for the other predictors (confidence 0)
+    owners = []
+    for (x1, y1, x2, y2), c in zip(boxes, classes):
+        cx, cy = (x1 + x2) / 2 / width * s, (y1 + y2) / 2 / height * s
+        row, col = min(int(cy), s - 1), min(int(cx), s - 1)
+        if any((row, col) == o[0] for o in owners):
+            continue
+        owners.append(((row, col), (x1, y1, x2, y2), int(c)))
+        a = 5 * predictor
+        out[row, col, a:a + 5] = [cx - col, cy - row, math.sqrt((x2 - x1) / width), math.sqrt((y2 - y1) / height), 1]
+        out[row, col, 5 * k + int(c)] = 1.0
+    return out, owners
+
+
+def test_yolo_perfect_output_decodes_to_the_ground_truth():
+    """Encoding (the loss's targets) and decoding (detect, and the exported TFLite_Detection_PostProcess inputs)
+    agree: the output of zero loss gives back the ground-truth boxes and classes, through `model.detect`."""
+    data = synthetic_shapes(4, 96, seed=3, min_size=10, max_size=40)
+    model = YOLOv1(**{**TINY, "num_classes": data.num_classes}, image_size=96, grid=3, hidden=4, head_channels=4,
+                   score_thresh=0.5)
+    padded = data.padded()
+    fc2 = model.network.get_layer("head_fc2")
+    for i in range(len(data)):
+        out, owners = _perfect_yolo_output(model, data.boxes[i], data.classes[i])
+        assert owners
+        losses = model._training_losses({"boxes": padded["boxes"][i:i + 1], "classes": padded["classes"][i:i + 1]},
+                                        keras.ops.convert_to_tensor(out[None]))
+        for name, value in losses.items():
+            assert float(keras.ops.convert_to_numpy(value)) < 1e-6, name
+        # the network outputs exactly `out`: zero kernel, `out` as the bias of the last layer
+        fc2.set_weights([np.zeros_like(fc2.get_weights()[0]), out.reshape(-1)])
+        model._compiled_predict = None
+        found = model.detect(data.images[i:i + 1])[0]
+        assert len(found["boxes"]) == len(owners)
+        for _, box, c in owners:
+            hit = np.flatnonzero(np.all(np.abs(found["boxes"] - np.array(box, "float32")) < 1e-3, axis=1))
+            assert len(hit) == 1, (box, found["boxes"])
+            assert found["classes"][hit[0]] == c and abs(found["scores"][hit[0]] - 1.0) < 1e-5
+        # TFLite_Detection_PostProcess: centre = encoding * anchor size + anchor centre, size = exp(encoding) * size
+        encodings, scores = (keras.ops.convert_to_numpy(t) for t in
+                             model.postprocess_inputs(data.images[i:i + 1].astype("float32")))
+        yc = encodings[0, :, 0] * model.anchors[:, 2] + model.anchors[:, 0]
+        xc = encodings[0, :, 1] * model.anchors[:, 3] + model.anchors[:, 1]
+        h, w = np.exp(encodings[0, :, 2]) * model.anchors[:, 2], np.exp(encodings[0, :, 3]) * model.anchors[:, 3]
+        height, width = model.image_size
+        decoded = np.stack([(xc - w / 2) * width, (yc - h / 2) * height, (xc + w / 2) * width, (yc + h / 2) * height],
+                           axis=1)
+        best = scores[0].max(-1) > 0.5
+        np.testing.assert_allclose(np.sort(decoded[best], 0), np.sort(np.array([o[1] for o in owners], "float32"), 0),
+                                   atol=1e-3)
+        np.testing.assert_array_equal(np.sort(scores[0].argmax(-1)[best]), np.sort([o[2] for o in owners]))

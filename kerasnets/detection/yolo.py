@@ -223,4 +223,5 @@ class YOLOv1(keras.Model):
     compute_metrics = FasterRCNN.compute_metrics
     detect = FasterRCNN.detect
     _predict_fn = FasterRCNN._predict_fn
+    _inference = FasterRCNN._inference
     _jax_predict = FasterRCNN._jax_predict
