@@ -18,5 +18,10 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
     "export.errors": ("ExportError",),
     "export.saved_model": ("to_saved_model", "with_preprocessing"),
     "export.tflite": ("QUANTIZATIONS", "to_tflite"),
-    "export.verify": ("verify",),
 })
+
+# `verify` is also the name of its module: bound eagerly (the module is light), so that importing
+# `export.verify` anywhere cannot replace the function by the module on the package.
+from export.verify import verify  # noqa: E402
+
+__all__ = sorted([*__all__, "verify"])

@@ -86,3 +86,8 @@ def read_label_file(path):
             "UTF-8, one label per line."
         ) from None
     return [line.strip() for line in content.splitlines() if line.strip()]
+
+
+def is_detector(model):
+    """True for a model export.detection exports: it has anchors and gives TFLite_Detection_PostProcess's inputs."""
+    return all(hasattr(model, a) for a in ("anchors", "postprocess_inputs", "box_scales", "num_classes"))

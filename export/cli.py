@@ -130,7 +130,8 @@ def run_export(argv):
 
     labels = args.label_list if args.labels is not None else None
     model, preprocessing = build_source(args, step, model_file)
-    from export.detection import export_from_cli, is_detector
+    from export.checks import is_detector
+    from export.detection import export_from_cli
 
     if is_detector(model):
         return export_from_cli(args, model, step)

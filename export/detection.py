@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from export import metadata as metadata_lib
+from export.checks import is_detector
 from export.converter import configure
 from export.errors import ExportError
 from kerasnets.utils import atomic_output
@@ -35,11 +36,6 @@ QUANTIZATIONS = ("none", "float16", "int8")
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 #: Signature output keys; the converter orders outputs by key, which is the op's output order.
 OUTPUT_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
-
-
-def is_detector(model):
-    """True for a model this module exports: it has anchors and gives TFLite_Detection_PostProcess's inputs."""
-    return all(hasattr(model, a) for a in ("anchors", "postprocess_inputs", "box_scales", "num_classes"))
 
 
 def check_detector(model, source="the model"):

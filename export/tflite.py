@@ -114,7 +114,7 @@ def to_tflite(model, path, quantize="none", representative_data=None, labels=Non
     The file carries metadata (name, description, RGB image input with mean 0 / std 1 on 0-255
     pixels since preprocessing is built in, and the label file). Written atomically.
     """
-    from export.detection import is_detector
+    from export.checks import is_detector
 
     if is_detector(model):
         raise ExportError(f"{model.name} is an object detector ({type(model).__name__}); export it with "

@@ -81,9 +81,9 @@ def test_no_imagenet_weights_for_resnet18_in_keras_layout():
 
 def test_wrong_weights_file_is_a_clear_error(tmp_path):
     path = save_legacy_h5(kerasnets.ResNet50(weights=None, include_top=False), tmp_path / "notop.h5")
-    with pytest.raises(kerasnets.WeightsError, match="saved from a different architecture"):
+    with pytest.raises(kerasnets.WeightsError, match="the weights of another network or configuration"):
         kerasnets.ResNet50(weights=str(path))  # a no-top file into a model with the top
     broken = tmp_path / "broken.h5"
     broken.write_bytes(path.read_bytes()[:4096])
-    with pytest.raises(kerasnets.WeightsError, match="truncated or corrupt"):
+    with pytest.raises(kerasnets.WeightsError, match="truncated or corrupt|cut short"):
         kerasnets.ResNet50(weights=str(broken), include_top=False)
