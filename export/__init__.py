@@ -22,6 +22,6 @@ __all__, __getattr__, __dir__ = lazy_exports(__name__, {
 
 # `verify` is also the name of its module: bound eagerly (the module is light), so that importing
 # `export.verify` anywhere cannot replace the function by the module on the package.
-from export.verify import verify  # noqa: E402
+from export.verify import verify  # noqa: E402, F401
 
 __all__ = sorted([*__all__, "verify"])

@@ -27,6 +27,7 @@ def test_litert_predictor_matches_keras():
         LiteRTPredictor(model, quantize="int8")
 
 
+@pytest.mark.slow
 def test_benchmark_harness_quick_run(tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT}
     result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "run.py"), "--quick", "--output",

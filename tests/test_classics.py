@@ -177,6 +177,7 @@ for name in json.loads(sys.argv[2]):
 """
 
 
+@pytest.mark.slow
 def test_same_outputs_on_the_jax_backend(tmp_path):
     pytest.importorskip("jax")
     names = ["lenet5", "alexnet", "googlenet", "inceptionresnetv1", "resnext50", "cifar_resnet20", "highwaynet",

@@ -192,6 +192,7 @@ def test_app_names_unknown_models_and_layers(tmp_path):
     assert not list(tmp_path.glob("m*")) and not list(tmp_path.glob(".m*"))  # nothing half-written
 
 
+@pytest.mark.slow
 def test_offline_demo_from_digits_to_int8_tflite(tmp_path):
     """The README's demo: EfficientNet-Lite0 fine-tuned from its ImageNet weights (a pip package, nothing
     downloaded), >= 95 % held-out accuracy in float, int8 LiteRT within 1 point."""

@@ -78,6 +78,7 @@ def test_mobilenet_tflite_matches_keras(small_mobilenet, quantize, tolerance, tm
     assert result.input_shape == (1, 128, 128, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder, size", [(kerasnets.ResNet50, 224), (kerasnets.InceptionV3, 299)])
 def test_large_networks_float32_and_float16(builder, size, tmp_path):
     keras.utils.set_random_seed(0)

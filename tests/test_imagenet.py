@@ -103,3 +103,14 @@ def test_module_preprocess_functions_are_keras_own():
 def test_preprocess_rejects_unknown_mode():
     with pytest.raises(ValueError, match="caffe"):
         imagenet.preprocess_input(np.zeros((1, 2, 2, 3)), mode="bgr")
+
+
+@pytest.mark.parametrize("name", ["vgg16", "densenet121", "mobilenet"])  # caffe, torch, tf
+def test_spec_preprocessing_leaves_the_callers_array_alone(name):
+    """keras' preprocess_input works in place; kerasnets' own callers (ModelSpec.preprocess) must not."""
+    import kerasnets
+
+    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    original = images.copy()
+    out = kerasnets.model_info(name).preprocess(images)
+    assert np.array_equal(images, original) and not np.array_equal(out, original)

@@ -17,6 +17,18 @@ SPECS = registry.specs()
 NAMES = [spec.name for spec in SPECS]
 
 
+def one_per_family(specs):
+    """Every spec's name, the cheapest network of each family builder by default and the rest behind
+    `-m slow`: variants of one builder share its blocks, so the smallest exercises them in a fraction of the time."""
+    cheapest = {}
+    for spec in specs:
+        key = (spec.family, spec.family_builder.__name__)
+        if key not in cheapest or spec.mult_adds < cheapest[key].mult_adds:
+            cheapest[key] = spec
+    chosen = {spec.name for spec in cheapest.values()}
+    return [name if name in chosen else pytest.param(name, marks=pytest.mark.slow) for name in (s.name for s in specs)]
+
+
 def default_shape(spec):
     return (spec.input_size, spec.input_size, spec.channels)
 
@@ -68,7 +80,7 @@ def test_network_matches_its_spec(name, tmp_path):
                 counted.trainable_params)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", one_per_family(SPECS))
 def test_feature_extractor_and_keras_round_trip(name, tmp_path):
     spec = kerasnets.model_info(name)
     pooling = "avg" if spec.convolutional else None

@@ -112,7 +112,7 @@ def test_yolo_loss_matches_the_paper_formula():
         np.testing.assert_allclose(float(keras.ops.convert_to_numpy(got[name])), value, rtol=1e-4, err_msg=name)
 
 
-@pytest.mark.parametrize("loss", ["focal", "hard_negative"])
+@pytest.mark.parametrize("loss", ["focal", pytest.param("hard_negative", marks=pytest.mark.slow)])
 def test_ssd_learns_a_batch_and_predicts(data, loss):
     keras.utils.set_random_seed(0)
     model = SSD(**TINY, image_size=64, extra_levels=1, extra_channels=16, anchor_sizes=((12.0, 18.0), (24.0,), (40.0,)),

@@ -22,6 +22,7 @@ def digits(n, size):
     return np.repeat(images * 255.0, 3, axis=-1).astype("float32"), data.target[:n]
 
 
+@pytest.mark.slow
 def test_quantization_aware_training_writes_an_android_ready_file(tmp_path):
     keras.utils.set_random_seed(0)
     model = kerasnets.MobileNetV2(weights=None, alpha=0.35, input_shape=(64, 64, 3), classes=10)
@@ -37,6 +38,7 @@ def test_quantization_aware_training_writes_an_android_ready_file(tmp_path):
     assert detail["dtype"] == np.uint8 and detail["quantization"] == (1.0, 0)
 
 
+@pytest.mark.slow
 def test_pruning_reaches_the_sparsity(tmp_path):
     keras.utils.set_random_seed(0)
     model = kerasnets.MobileNet(weights=None, alpha=0.25, input_shape=(64, 64, 3), classes=10)

@@ -127,7 +127,7 @@ def _statistics(model):
             for layer in model.get_layer("base").layers if isinstance(layer, keras.layers.BatchNormalization)}
 
 
-@pytest.mark.parametrize("scenario", ["fine_tune_top", "full"])
+@pytest.mark.parametrize("scenario", ["fine_tune_top", pytest.param("full", marks=pytest.mark.slow)])
 def test_frozen_batch_norm_keeps_its_statistics_during_a_training_step(digits_folder, scenario):
     from kerasnets import transfer
     from kerasnets.train import datasets
@@ -221,7 +221,7 @@ DISTRIBUTED_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)])
 def test_distributed_training_on_two_devices(digits_folder, backend):
     # Two XLA CPU "devices" share the 2 cores with the other test worker: a starved device thread
     # must not trip XLA's 40 s all-reduce termination timeout (seen once in CI under that load).

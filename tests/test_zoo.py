@@ -17,7 +17,6 @@ A = keras.applications
 FAST = [
     ("resnet50v2", kerasnets.ResNet50V2, A.ResNet50V2, {}, 224, 1e-5),
     ("inceptionv3", kerasnets.InceptionV3, A.InceptionV3, {}, 299, 1e-5),
-    ("inceptionresnetv2", kerasnets.InceptionResNetV2, A.InceptionResNetV2, {}, 299, 1e-4),
     ("mobilenet-0.5-160", kerasnets.MobileNet, A.MobileNet, dict(alpha=0.5, input_shape=(160, 160, 3)), 160, 1e-5),
     ("mobilenetv2-0.35-96", kerasnets.MobileNetV2, A.MobileNetV2, dict(alpha=0.35, input_shape=(96, 96, 3)), 96, 1e-5),
     ("mobilenetv3small", kerasnets.MobileNetV3Small, A.MobileNetV3Small, {}, 224, 1e-5),
@@ -25,6 +24,7 @@ FAST = [
     ("densenet121", kerasnets.DenseNet121, A.DenseNet121, {}, 224, 1e-5),
 ]
 SLOW = [
+    ("inceptionresnetv2", kerasnets.InceptionResNetV2, A.InceptionResNetV2, {}, 299, 1e-4),
     ("resnet101", kerasnets.ResNet101, A.ResNet101, {}, 224, 1e-4),
     ("resnet152", kerasnets.ResNet152, A.ResNet152, {}, 224, 1e-4),
     ("resnet101v2", kerasnets.ResNet101V2, A.ResNet101V2, {}, 224, 1e-4),
