@@ -30,6 +30,7 @@ from export import metadata as metadata_lib
 from export.checks import is_detector
 from export.converter import configure
 from export.errors import ExportError
+from export.verify import quantize_input
 from kerasnets.utils import atomic_output
 
 QUANTIZATIONS = ("none", "float16", "int8")
@@ -227,12 +228,7 @@ def run_detector(runner, images, image_size=None):
     out_h, out_w = image_size or (height, width)
     results = []
     for image in np.asarray(images, np.float32):
-        x = image[None]
-        if inp["dtype"] != np.float32:
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max)
-        runner.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        runner.set_tensor(inp["index"], quantize_input(image[None], inp))
         runner.invoke()
         boxes, classes, scores, count = (runner.get_tensor(o["index"]) for o in outs[:4])
         n = int(count.reshape(-1)[0])

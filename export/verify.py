@@ -32,6 +32,16 @@ class Verification:
         )
 
 
+def quantize_input(x, detail):
+    """`x` (float pixels) as the LiteRT input `detail` takes it: unchanged for float32, else quantized
+    with the tensor's scale and zero point and clipped to its integer type."""
+    if detail["dtype"] == np.float32:
+        return np.asarray(x, np.float32)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(detail["dtype"])
+    return np.clip(np.round(np.asarray(x) / scale + zero), info.min, info.max).astype(detail["dtype"])
+
+
 def interpreter(model, num_threads=None):
     """A ready LiteRT interpreter (XNNPACK) for a `.tflite` path or the model's bytes."""
     try:
@@ -51,12 +61,7 @@ def run(runner, images):
     inp, out = runner.get_input_details()[0], runner.get_output_details()[0]
     results = []
     for image in images:
-        x = image[None]
-        if inp["dtype"] != np.float32:
-            scale, zero = inp["quantization"]
-            info = np.iinfo(inp["dtype"])
-            x = np.clip(np.round(x / scale + zero), info.min, info.max)
-        runner.set_tensor(inp["index"], x.astype(inp["dtype"]))
+        runner.set_tensor(inp["index"], quantize_input(image[None], inp))
         runner.invoke()
         y = runner.get_tensor(out["index"])[0]
         if out["dtype"] != np.float32:

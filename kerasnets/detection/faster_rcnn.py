@@ -79,6 +79,16 @@ def _mask_head(pooled_shape, channels, num_classes, name="mask_head"):
 
 
 @keras.saving.register_keras_serializable(package="kerasnets")
+def detector_input_size(image_size, num_classes, class_names=None):
+    """The (height, width) of a detector's input from `image_size` (int or pair), after checking that
+    there is at least one class and, when given, one name per class."""
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}.")
+    if class_names is not None and len(class_names) != num_classes:
+        raise ValueError(f"{len(class_names)} class names for num_classes={num_classes}.")
+    return (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
+
+
 class FasterRCNN(keras.Model):
     """Faster R-CNN: a backbone, a region proposal network and a box head (two FC layers) on RoIAlign.
 
@@ -99,11 +109,7 @@ class FasterRCNN(keras.Model):
                  representation_size=1024, fpn_channels=256, roi_output_size=7, sampling_ratio=2,
                  class_names=None, seed=None, backbone_kwargs=None, **kwargs):
         super().__init__(**kwargs)
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}.")
-        if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(f"{len(class_names)} class names for num_classes={num_classes}.")
+        size = detector_input_size(image_size, num_classes, class_names)
         self.config = {
             "backbone": str(backbone), "num_classes": int(num_classes), "image_size": list(size), "fpn": bool(fpn),
             "freeze_batchnorm": bool(freeze_batchnorm), "aspect_ratios": [float(r) for r in aspect_ratios],

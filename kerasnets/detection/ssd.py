@@ -29,7 +29,7 @@ from keras import ops
 from kerasnets.detection import ops as det_ops
 from kerasnets.detection.backbone import backbone_features
 from kerasnets.detection.boxes import HEAD_WEIGHTS, BoxCoder, box_iou, clip_boxes
-from kerasnets.detection.faster_rcnn import FasterRCNN, bce_with_logits, smooth_l1
+from kerasnets.detection.faster_rcnn import FasterRCNN, bce_with_logits, detector_input_size, smooth_l1
 from kerasnets.detection.matcher import Matcher
 
 LOSSES = ("classification", "box_regression")
@@ -126,11 +126,7 @@ class SSD(keras.Model):
                  fg_iou_thresh=0.5, bg_iou_thresh=0.4, score_thresh=0.05, nms_thresh=0.5, detections_per_img=100,
                  nms_candidates=400, class_names=None, backbone_kwargs=None, **kwargs):
         super().__init__(**kwargs)
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}.")
-        if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(f"{len(class_names)} class names for num_classes={num_classes}.")
+        size = detector_input_size(image_size, num_classes, class_names)
         if loss not in ("focal", "hard_negative"):
             raise ValueError(f"loss must be 'focal' or 'hard_negative', got {loss!r}.")
         if extra_levels < 0:

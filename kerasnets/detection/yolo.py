@@ -26,7 +26,7 @@ from keras import ops
 from kerasnets.detection import ops as det_ops
 from kerasnets.detection.backbone import backbone_features
 from kerasnets.detection.boxes import box_iou, clip_boxes
-from kerasnets.detection.faster_rcnn import FasterRCNN
+from kerasnets.detection.faster_rcnn import FasterRCNN, detector_input_size
 from kerasnets.detection.ssd import freeze_backbone
 
 LOSSES = ("coordinates", "object", "no_object", "classes")
@@ -46,11 +46,7 @@ class YOLOv1(keras.Model):
                  lambda_coord=5.0, lambda_noobj=0.5, score_thresh=0.05, nms_thresh=0.5, detections_per_img=100,
                  class_names=None, backbone_kwargs=None, **kwargs):
         super().__init__(**kwargs)
-        size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(s) for s in image_size)
-        if num_classes < 1:
-            raise ValueError(f"num_classes must be at least 1, got {num_classes}.")
-        if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(f"{len(class_names)} class names for num_classes={num_classes}.")
+        size = detector_input_size(image_size, num_classes, class_names)
         if grid < 1 or boxes_per_cell < 1:
             raise ValueError(f"grid and boxes_per_cell must be positive, got {grid} and {boxes_per_cell}.")
         fh, fw = size[0] // 32, size[1] // 32
