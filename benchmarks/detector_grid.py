@@ -20,7 +20,6 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 COLUMNS = ("model", "backbone", "size", "quantize", "params", "file_mb", "latency_ms", "keras_map50", "keras_map",
