@@ -228,3 +228,31 @@ def test_yolo_perfect_output_decodes_to_the_ground_truth():
         np.testing.assert_allclose(np.sort(decoded[best], 0), np.sort(np.array([o[1] for o in owners], "float32"), 0),
                                    atol=1e-3)
         np.testing.assert_array_equal(np.sort(scores[0].argmax(-1)[best]), np.sort([o[2] for o in owners]))
+
+
+
+def _dropouts(features):
+    return [inner for layer in features.layers for inner in getattr(layer, "layers", [layer])
+            if isinstance(inner, keras.layers.Dropout)]
+
+
+@pytest.mark.parametrize("frozen_stride", [32, 16])
+def test_frozen_backbone_layers_compute_as_at_inference(frozen_stride, tmp_path):
+    """A frozen EfficientNet-Lite stage keeps no stochastic depth in training, so the layers that train see
+    the features of test time (also after a .keras round trip); the stages that train keep theirs."""
+    keras.utils.set_random_seed(0)
+    model = YOLOv1("efficientnet_lite0", num_classes=3, image_size=64, grid=2, hidden=8, head_channels=8,
+                   frozen_stride=frozen_stride)
+    path = tmp_path / "yolo.keras"
+    model.save(path)
+    x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    for features in (model.features, keras.saving.load_model(path).features):
+        dropouts = _dropouts(features)
+        assert len(dropouts) == 9  # Lite0's residual blocks
+        frozen = [layer.rate == 0.0 for layer in dropouts]
+        if frozen_stride == 32:
+            assert all(frozen)
+            np.testing.assert_array_equal(features(x, training=True), features(x, training=False))
+        else:  # the three stride-32 residual blocks (6b-6d) train, with their stochastic depth
+            assert frozen == [True] * 6 + [False] * 3
+            assert all(not layer.trainable for layer, off in zip(dropouts, frozen) if off)
