@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasnets.models.layers import ConvHighway, Highway, LocalResponseNormalization, ScaledResidual
+from kerasnets.models.layers import ConvHighway, Highway, LocalResponseNormalization, ScaledResidual, StochasticDepth
 
 
 def lrn_reference(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
@@ -75,3 +75,17 @@ def test_conv_highway_counts_its_multiply_adds():
     inputs = keras.Input((8, 8, 4))
     model = keras.Model(inputs, ConvHighway(kernel_size=3)(inputs))
     assert kerasnets.profile(model).macs == 2 * 8 * 8 * 4 * 3 * 3 * 4
+
+
+def test_stochastic_depth_drops_whole_samples_and_is_off_when_frozen():
+    layer = StochasticDepth(0.5, noise_shape=(None, 1, 1, 1), seed=0)
+    x = np.ones((64, 2, 2, 3), "float32")
+    out = np.asarray(layer(x, training=True))
+    per_sample = out.reshape(64, -1)
+    assert set(np.unique(per_sample)) == {0.0, 2.0}                       # dropped, or kept and scaled by 1/(1-p)
+    assert all(len(set(row)) == 1 for row in per_sample) and 10 < (per_sample[:, 0] == 0).sum() < 54
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    layer.trainable = False                                                # frozen: as at inference
+    np.testing.assert_array_equal(layer(x, training=True), x)
+    again = StochasticDepth.from_config(layer.get_config())
+    assert again.rate == 0.5 and not again.trainable

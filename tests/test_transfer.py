@@ -279,3 +279,22 @@ def test_tf_config_on_tensorflow_says_how_to_run_multi_worker(monkeypatch):
     with pytest.raises(RuntimeError, match="keras-team/keras#20585.*KERAS_BACKEND=jax"):
         with transfer.distributed():
             pass
+
+
+@pytest.mark.parametrize("scenario, frozen_blocks_random", [("feature_extractor", False), ("full", True)])
+def test_frozen_blocks_compute_as_at_inference(scenario, frozen_blocks_random):
+    """EfficientNet-Lite's stochastic depth is off in frozen blocks (the head trains on test-time
+    features) and on where the blocks train."""
+    import keras
+
+    from kerasnets import transfer
+
+    keras.utils.set_random_seed(0)
+    model = transfer.build_classifier("efficientnet_lite0", 3, scenario, weights=None, image_size=64)
+    base = transfer.base_of(model)
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 64, 64, 3)).astype("float32")
+    bn = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in bn:  # isolate stochastic depth from batch statistics
+        layer.trainable = False
+    same = np.array_equal(base(x, training=True), base(x, training=False))
+    assert same != frozen_blocks_random

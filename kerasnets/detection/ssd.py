@@ -86,18 +86,14 @@ def hard_negatives(loss, positive, negative, ratio=3.0):
 
 
 def freeze_backbone(features, height, stride):
-    """Make the layers of a `backbone_features` model whose maps are at `stride` or finer untrainable and
-    compute them as at inference: Keras runs a frozen BatchNormalization with its moving statistics, and
-    their dropout (EfficientNet-Lite's stochastic depth) is switched off here, so the layers that train
-    see the features they will see at test time (with it on, a frozen EfficientNet-Lite0 fed YOLOv1's
-    head noisy features and 16 images took 100 steps to fit to a coordinate loss of 0.23 instead of 0.001)."""
+    """Make the layers of a `backbone_features` model whose maps are at `stride` or finer untrainable;
+    frozen, they compute as at inference (BatchNormalization with its moving statistics, EfficientNet-Lite's
+    `StochasticDepth` off)."""
     for layer in features.layers:
         for inner in getattr(layer, "layers", [layer]):
             shape = getattr(getattr(inner, "output", None), "shape", None)
             if shape is not None and len(shape) == 4 and shape[1] and shape[1] >= height // stride:
                 inner.trainable = False
-                if isinstance(inner, keras.layers.Dropout):
-                    inner.rate = 0.0
 
 
 def _conv_bn(x, filters, kernel, name, strides=1, depthwise=False):

@@ -53,6 +53,7 @@ from kerasnets.core.weights import (
     file_digest,
 )
 from kerasnets.models import blocks
+from kerasnets.models.layers import StochasticDepth
 from kerasnets.utils import atomic_output
 
 decode_predictions = imagenet.decode_predictions
@@ -184,7 +185,7 @@ def mbconv(x, block):
                        epsilon=BN_EPSILON, name=f"{p}project")
     if block.stride == 1 and in_channels == block.filters:
         if block.drop_rate > 0:
-            x = layers.Dropout(block.drop_rate, noise_shape=(None, 1, 1, 1), name=f"{p}drop")(x)
+            x = StochasticDepth(block.drop_rate, noise_shape=(None, 1, 1, 1), name=f"{p}drop")(x)
         x = layers.Add(name=f"{p}add")([x, shortcut])
     return x
 
