@@ -230,8 +230,6 @@ def test_yolo_perfect_output_decodes_to_the_ground_truth():
         np.testing.assert_array_equal(np.sort(scores[0].argmax(-1)[best]), np.sort([o[2] for o in owners]))
 
 
-
-
 def _stochastic_depths(features):
     from kerasnets.models.layers import StochasticDepth
 

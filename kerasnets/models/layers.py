@@ -42,7 +42,7 @@ class StochasticDepth(keras.layers.Dropout):
     """
 
     def call(self, inputs, training=False):
-        return super().call(inputs, training=bool(training) and self.trainable)
+        return super().call(inputs, training=training if self.trainable else False)
 
 
 @keras.saving.register_keras_serializable(package="kerasnets")
