@@ -92,9 +92,7 @@ MODULE_ALIASES = {
 }
 
 #: The modules whose classes are registered with Keras (`@keras.saving.register_keras_serializable`).
-SERIALIZABLE_MODULES = ("kerasnets.models.layers", "kerasnets.style.losses")
-#: Registered by `kerasnets.load_model` only (the detectors import more than a plain `import keras` should).
-DETECTION_MODULES = ("kerasnets.detection",)
+SERIALIZABLE_MODULES = ("kerasnets.models.layers", "kerasnets.style.losses", "kerasnets.detection.models")
 
 __all__, _getattr, _dir = lazy_exports(__name__, _EXPORTS)
 
@@ -197,8 +195,6 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):
 
     keras = import_keras_quietly()
     register_serializables()
-    for module in DETECTION_MODULES:
-        importlib.import_module(module)
     try:
         return keras.models.load_model(text, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
     except Exception as e:

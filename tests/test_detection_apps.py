@@ -90,3 +90,32 @@ def test_detect_and_train_detector_check_their_outputs_first(tmp_path, capsys):
     blocker.write_text("x")
     assert train_detector.main(["--data", "shapes", "--output", str(blocker)]) == 2
     assert "is an existing file" in capsys.readouterr().err
+
+
+def test_default_model_trains_detects_and_resumes(tmp_path):
+    """The README's sequence for the default model (Faster R-CNN), tiny: train_detector.py -> detect.py on its
+    model.keras -> train_detector.py --resume (each a fresh process)."""
+    out, again = tmp_path / "run", tmp_path / "resumed"
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    tiny = ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "64", "--train-images", "8", "--val-images",
+            "4", "--epochs", "1", "--batch-size", "4", "--rois-per-image", "16", "--representation-size", "16"]
+    train = subprocess.run([sys.executable, os.path.join(ROOT, "apps", "train_detector.py"), *tiny, "--output",
+                            str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert json.loads((out / "metrics.json").read_text())["model"] == "faster_rcnn"
+    from kerasnets.detection import synthetic_shapes
+    from kerasnets.images import load_image, save_image
+
+    save_image(tmp_path / "in.png", synthetic_shapes(1, 80, seed=5).images[0])
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "apps", "detect.py"), "--image", str(tmp_path / "in.png"),
+                          "--model", str(out / "model.keras"), "--output", str(tmp_path / "annotated.png"),
+                          "--score-threshold", "0.0", "--json", str(tmp_path / "d.json")],
+                         env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert load_image(tmp_path / "annotated.png").shape == (80, 80, 3)
+    assert isinstance(json.loads((tmp_path / "d.json").read_text()), list)
+    resume = subprocess.run([sys.executable, os.path.join(ROOT, "apps", "train_detector.py"), *tiny, "--resume",
+                             str(out / "model.keras"), "--output", str(again)], env=env, capture_output=True,
+                            text=True, timeout=900, check=False)
+    assert resume.returncode == 0, resume.stderr[-3000:]
+    assert json.loads((again / "metrics.json").read_text())["resumed_from"] == str(out / "model.keras")

@@ -49,6 +49,7 @@ def test_faster_rcnn_learns_a_batch_and_predicts(data):
     assert results[0]["boxes"].shape[1] == 4 and (results[0]["boxes"][:, [0, 2]] <= 80 + 1e-3).all()
 
 
+@pytest.mark.slow  # the harness (test_detector_harness.py) round-trips every detector
 def test_mask_rcnn_round_trip_gives_identical_detections(data, tmp_path):
     model = MaskRCNN(**TINY, mask_channels=8)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
@@ -147,7 +148,7 @@ def test_fpn_option_trains_and_pools_from_four_levels(data):
     model = MaskRCNN(**{**TINY, "fpn": True, "anchor_sizes": ((8,), (16,), (32,), (64,)), "fpn_channels": 16},
                      mask_channels=8)
     assert [tuple(o.shape[1:3]) for o in model.features.outputs] == [(16, 16), (8, 8), (4, 4), (2, 2)]
-    assert len(model.level_anchors) == 4 and model.level_anchors[0].shape == (16 * 16 * 3, 4)
+    assert len(model.rpn.level_anchors) == 4 and model.rpn.level_anchors[0].shape == (16 * 16 * 3, 4)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
     logs = model.train_on_batch(batch(data, masks=True), return_dict=True)
     assert all(np.isfinite(v) for v in logs.values()) and logs["mask_loss"] > 0

@@ -9,7 +9,8 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from kerasnets.detection import SSD, YOLOv1, synthetic_shapes  # noqa: E402
-from kerasnets.detection.ssd import anchors_to_xyxy, hard_negatives, sigmoid_focal_loss, ssd_anchors  # noqa: E402
+from kerasnets.detection.anchors import anchors_to_xyxy, ssd_anchors  # noqa: E402
+from kerasnets.detection.losses import hard_negatives, sigmoid_focal_loss  # noqa: E402
 
 TINY = {"backbone": "mobilenetv2", "backbone_kwargs": {"alpha": 0.35}, "num_classes": 3, "freeze_batchnorm": False}
 
@@ -106,7 +107,7 @@ def test_yolo_loss_matches_the_paper_formula():
     boxes = np.array([[[4, 6, 30, 28], [40, 10, 60, 30], [34, 34, 62, 62]],
                       [[10, 40, 20, 60], [0, 0, 0, 0], [0, 0, 0, 0]]], "float32")
     classes = np.array([[0, 2, 1], [1, -1, -1]], "int32")
-    got = model._training_losses({"boxes": boxes, "classes": classes}, keras.ops.convert_to_tensor(out))
+    got = model.training_losses({"boxes": boxes, "classes": classes}, keras.ops.convert_to_tensor(out))
     expected = _yolo_loss_numpy(out.astype(np.float64), boxes, classes, 2, 2, 64.0)
     for name, value in expected.items():
         np.testing.assert_allclose(float(keras.ops.convert_to_numpy(got[name])), value, rtol=1e-4, err_msg=name)
@@ -202,7 +203,7 @@ def test_yolo_perfect_output_decodes_to_the_ground_truth():
     for i in range(len(data)):
         out, owners = _perfect_yolo_output(model, data.boxes[i], data.classes[i])
         assert owners
-        losses = model._training_losses({"boxes": padded["boxes"][i:i + 1], "classes": padded["classes"][i:i + 1]},
+        losses = model.training_losses({"boxes": padded["boxes"][i:i + 1], "classes": padded["classes"][i:i + 1]},
                                         keras.ops.convert_to_tensor(out[None]))
         for name, value in losses.items():
             assert float(keras.ops.convert_to_numpy(value)) < 1e-6, name

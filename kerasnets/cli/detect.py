@@ -50,8 +50,7 @@ def main(argv=None):
     from kerasnets.utils import atomic_output, import_keras_quietly
 
     keras = import_keras_quietly()
-    import kerasnets.detection  # noqa: F401  (registers the detector classes for loading)
-    from kerasnets.detection.faster_rcnn import FasterRCNN
+    from kerasnets.detection.models import Detector, GeneralizedRCNN
     from kerasnets.detection.visualize import draw_detections
 
     try:
@@ -60,8 +59,7 @@ def main(argv=None):
         print(f"detect: {args.model}: cannot be loaded as a kerasnets detector ({type(e).__name__}: "
               f"{str(e).strip().splitlines()[0][:200]}).", file=sys.stderr)
         return 2
-    single_stage = isinstance(model, (kerasnets.detection.SSD, kerasnets.detection.YOLOv1))
-    if not single_stage and (not isinstance(model, FasterRCNN) or not model.uses_rpn):
+    if not isinstance(model, Detector) or (isinstance(model, GeneralizedRCNN) and model.rpn is None):
         print(f"detect: {args.model} holds a {type(model).__name__}, not a FasterRCNN, MaskRCNN, SSD or YOLOv1.",
               file=sys.stderr)
         return 2

@@ -1,6 +1,5 @@
-"""Object detection, the region-based family: R-CNN, Fast R-CNN, Faster R-CNN and Mask R-CNN on any
-kerasnets backbone, the single-stage SSD (SSDLite heads) and YOLOv1, with the pieces they share (boxes,
-anchors, matching, RoI ops, NMS, data, COCO mAP).
+"""Object detection: R-CNN, Fast R-CNN, Faster R-CNN and Mask R-CNN (`GeneralizedRCNN`), SSD (SSDLite heads)
+and YOLOv1 (`SingleStageDetector`), on any kerasnets backbone, with the parts they are composed of.
 
     from kerasnets.detection import FasterRCNN, synthetic_shapes, evaluate_detector
     data = synthetic_shapes(2000, 128)
@@ -9,40 +8,43 @@ anchors, matching, RoI ops, NMS, data, COCO mAP).
     model.fit(data.tf_dataset(8, training=True), epochs=10)
     detections = model.detect(images)          # per image: boxes (xyxy pixels), scores, classes[, masks]
 
-The building blocks (`boxes`, `anchors`, `matcher`, `ops`, `layers`, `data`, `metrics`) do not depend on
-the two-stage models and serve single-stage detectors as well. Importing this package imports Keras.
+The modules, each importing only those above it:
+
+    boxes, anchors, matcher, ops, losses, common   box formats and coder, anchors, matching, RoI ops and NMS,
+                                                   loss terms, the input-size check and backbone freezing
+    layers, backbone, transform                    RoI pooling layers, backbone maps (+FPN), resize/map back
+    base                                           `Detector`: config, detect, predict, losses/metrics plumbing
+    rpn, roi_heads                                 `RegionProposalNetwork`, `RoIHeads` (the two stages' parts)
+    generalized_rcnn                               `GeneralizedRCNN` and its configurations FasterRCNN,
+                                                   MaskRCNN, FastRCNN
+    single_stage, ssd, yolo                        `SingleStageDetector`, SSD, YOLOv1
+    models                                         every detector class (registered with Keras on import)
+    data, metrics, visualize, rcnn                 datasets and COCO files, COCO mAP, drawing, R-CNN (2014)
+
+Names are imported on first use, so importing this package (or one of its modules) loads only what is used.
 """
 
-from kerasnets.detection.anchors import AnchorGenerator
-from kerasnets.detection.boxes import (
-                                      BoxCoder,
-                                      BoxError,
-                                      box_iou,
-                                      clip_boxes,
-                                      convert_format,
-)
-from kerasnets.detection.data import (
-                                      DataError,
-                                      DetectionSet,
-                                      read_coco,
-                                      synthetic_digits,
-                                      synthetic_shapes,
-                                      tfds_detection,
-                                      write_coco,
-)
-from kerasnets.detection.faster_rcnn import FasterRCNN, FastRCNN, MaskRCNN
-from kerasnets.detection.layers import MultiScaleRoIAlign, RoIAlign, RoIPooling
-from kerasnets.detection.matcher import BalancedSampler, Matcher
-from kerasnets.detection.metrics import coco_evaluate, evaluate_detector
-from kerasnets.detection.ops import non_max_suppression, roi_align, roi_pool
-from kerasnets.detection.ssd import SSD
-from kerasnets.detection.visualize import draw_detections
-from kerasnets.detection.yolo import YOLOv1
+from kerasnets.utils import lazy_exports
 
-__all__ = [
-    "AnchorGenerator", "BalancedSampler", "BoxCoder", "BoxError", "DataError", "DetectionSet", "FastRCNN",
-    "FasterRCNN", "MaskRCNN", "Matcher", "MultiScaleRoIAlign", "RoIAlign", "RoIPooling", "SSD", "YOLOv1", "box_iou",
-    "clip_boxes",
-    "coco_evaluate", "convert_format", "draw_detections", "evaluate_detector", "non_max_suppression", "read_coco",
-    "roi_align", "roi_pool", "synthetic_digits", "synthetic_shapes", "tfds_detection", "write_coco",
-]
+_EXPORTS = {
+    "kerasnets.detection.anchors": ("AnchorGenerator", "ssd_anchors"),
+    "kerasnets.detection.boxes": ("BoxCoder", "BoxError", "box_iou", "clip_boxes", "convert_format"),
+    "kerasnets.detection.data": ("DataError", "DetectionSet", "read_coco", "synthetic_digits", "synthetic_shapes",
+                                 "tfds_detection", "write_coco"),
+    "kerasnets.detection.base": ("Detector",),
+    "kerasnets.detection.transform": ("DetectionTransform",),
+    "kerasnets.detection.rpn": ("RegionProposalNetwork",),
+    "kerasnets.detection.roi_heads": ("RoIHeads",),
+    "kerasnets.detection.generalized_rcnn": ("GeneralizedRCNN", "FasterRCNN", "FastRCNN", "MaskRCNN"),
+    "kerasnets.detection.single_stage": ("SingleStageDetector",),
+    "kerasnets.detection.ssd": ("SSD",),
+    "kerasnets.detection.yolo": ("YOLOv1",),
+    "kerasnets.detection.models": ("DETECTORS",),
+    "kerasnets.detection.layers": ("MultiScaleRoIAlign", "RoIAlign", "RoIPooling"),
+    "kerasnets.detection.matcher": ("BalancedSampler", "Matcher"),
+    "kerasnets.detection.metrics": ("coco_evaluate", "evaluate_detector"),
+    "kerasnets.detection.ops": ("non_max_suppression", "roi_align", "roi_pool"),
+    "kerasnets.detection.visualize": ("draw_detections",),
+}
+
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

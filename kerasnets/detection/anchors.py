@@ -6,7 +6,12 @@ base anchors are shifted by the stride (image size // feature size, integer divi
 top-left corner. Anchors are ordered cell by cell (row-major), and inside a cell ratio-major:
 anchor `a = ratio_index * len(sizes) + size_index`, the layout of the RPN head's outputs.
 The anchors of a fixed input size are constants, computed once in NumPy.
+
+SSD's default boxes (Liu et al. 2016, section 2.2; torchvision's `DefaultBoxGenerator`) are `ssd_anchors`:
+centred on the cells, normalised (yc, xc, h, w), the layout TFLite's detection post-process op reads.
 """
+
+import math
 
 import numpy as np
 
@@ -59,3 +64,34 @@ class AnchorGenerator:
 
     def get_config(self):
         return {"sizes": [list(s) for s in self.sizes], "aspect_ratios": [list(r) for r in self.aspect_ratios]}
+
+
+def ssd_anchors(image_size, feature_sizes, sizes, aspect_ratios):
+    """SSD default boxes, normalised `[N, 4]` float32 (y centre, x centre, height, width): at level k, for
+    each cell (row-major) its centre `((i + 0.5) / h, (j + 0.5) / w)` and, size-major, one box per
+    (size, ratio) with `h = size * sqrt(r)`, `w = size / sqrt(r)` (sizes in pixels, `r = h / w`)."""
+    height, width = image_size
+    out = []
+    for (fh, fw), level_sizes, ratios in zip(feature_sizes, sizes, aspect_ratios):
+        yc, xc = np.meshgrid((np.arange(fh) + 0.5) / fh, (np.arange(fw) + 0.5) / fw, indexing="ij")
+        shapes = np.array([(s * math.sqrt(r) / height, s / math.sqrt(r) / width)
+                           for s in level_sizes for r in ratios], np.float64)                  # [A, 2]
+        centres = np.stack([yc.ravel(), xc.ravel()], axis=1)                                   # [h * w, 2]
+        level = np.concatenate([np.repeat(centres, len(shapes), axis=0), np.tile(shapes, (len(centres), 1))], 1)
+        out.append(level)
+    return np.concatenate(out, axis=0).astype(np.float32)
+
+
+def anchors_to_xyxy(anchors, image_size):
+    """Normalised (yc, xc, h, w) anchors -> `xyxy` pixels of an image of `(height, width)`."""
+    height, width = image_size
+    yc, xc, h, w = (anchors[:, k] for k in range(4))
+    return np.stack([(xc - w / 2) * width, (yc - h / 2) * height, (xc + w / 2) * width, (yc + h / 2) * height],
+                    axis=1).astype(np.float32)
+
+
+def default_anchor_sizes(image_size, levels):
+    """Two sizes per level, SSD's `s_k` and `sqrt(s_k s_k+1)`: `s_k` = 0.1 x the image side at the first
+    level (stride 16), doubling at each coarser level."""
+    side = min(image_size)
+    return tuple((round(0.1 * side * 2 ** k, 1), round(0.1 * side * 2 ** k * math.sqrt(2), 1)) for k in range(levels))

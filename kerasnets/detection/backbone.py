@@ -11,6 +11,7 @@ last layer whose map is exactly `image size / stride` (ResNet: `conv4_block*_out
 import keras
 
 from kerasnets.core.registry import get_model, model_info
+from kerasnets.detection.common import freeze_batchnorm_layers
 from kerasnets.models.layers import ImagePreprocessing
 
 
@@ -43,9 +44,7 @@ def backbone_features(backbone, image_size, strides=(16,), weights=None, freeze_
         raise ValueError(f"backbone {info.name!r} has no feature map at stride {missing} for a {height}x{width} input "
                          f"(it has strides {sorted(found)}).")
     if freeze_batchnorm:
-        for layer in body.layers:
-            if isinstance(layer, keras.layers.BatchNormalization):
-                layer.trainable = False
+        freeze_batchnorm_layers(body)
     inner = keras.Model(body.input, [chosen[s].output for s in strides], name=f"{info.name}_body")
     pixels = keras.Input((height, width, 3), name="images")
     outputs = inner(ImagePreprocessing(info.preprocessing, name="preprocessing")(pixels))

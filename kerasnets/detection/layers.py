@@ -5,7 +5,7 @@ import math
 import keras
 from keras import ops
 
-from kerasnets.detection import ops as roi_ops
+import kerasnets.detection.ops as roi_ops
 
 
 def _pair(size):

@@ -209,3 +209,10 @@ def gather_rows(values, indices, fill=0.0):
         valid = ops.expand_dims(valid, -1)
     out = ops.take_along_axis(values, safe, axis=1)
     return ops.where(valid, out, ops.cast(fill, out.dtype))
+
+
+def padded_detections(boxes, scores, classes, idx, count):
+    """The padded output dict of every detector from NMS indices `idx` (`-1` = none) into candidates."""
+    return {"boxes": gather_rows(boxes, idx), "scores": gather_rows(scores, idx),
+            "classes": ops.where(idx >= 0, ops.take_along_axis(classes, ops.maximum(idx, 0), axis=1), -1),
+            "num_detections": count}

@@ -23,30 +23,28 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasnets.detection import ops as det_ops
-from kerasnets.detection.backbone import backbone_features
-from kerasnets.detection.boxes import box_iou, clip_boxes
-from kerasnets.detection.faster_rcnn import FasterRCNN, detector_input_size
-from kerasnets.detection.ssd import freeze_backbone
-
-LOSSES = ("coordinates", "object", "no_object", "classes")
+from kerasnets.detection.boxes import box_iou
+from kerasnets.detection.common import detector_input_size
+from kerasnets.detection.single_stage import SingleStageDetector
 
 
 @keras.saving.register_keras_serializable(package="kerasnets")
-class YOLOv1(keras.Model):
+class YOLOv1(SingleStageDetector):
     """YOLOv1 with the paper's loss. `backbone` any registered network (`backbone_weights` "imagenet",
     a file or None; `frozen_stride` as for SSD), `image_size` a multiple of 32 whose stride-32 map divides
     into `grid` x `grid` (224 for S = 7), `hidden` the first fully connected layer's width (4096 in the paper)."""
 
-    loss_names = LOSSES
+    loss_names = ("coordinates", "object", "no_object", "classes")
 
     def __init__(self, backbone="efficientnet_lite0", num_classes=20, image_size=224, *, grid=7, boxes_per_cell=2,
                  backbone_weights=None, freeze_batchnorm=True, frozen_stride=None, hidden=512, head_channels=256,
-                 dropout=0.5,
-                 lambda_coord=5.0, lambda_noobj=0.5, score_thresh=0.05, nms_thresh=0.5, detections_per_img=100,
-                 class_names=None, backbone_kwargs=None, **kwargs):
+                 dropout=0.5, lambda_coord=5.0, lambda_noobj=0.5, score_thresh=0.05, nms_thresh=0.5,
+                 detections_per_img=100, topk_candidates=None, class_names=None, backbone_kwargs=None, **kwargs):
         super().__init__(**kwargs)
-        size = detector_input_size(image_size, num_classes, class_names)
+        c = self.config
+        grid, boxes_per_cell, hidden, head_channels = (int(c[k]) for k in ("grid", "boxes_per_cell", "hidden",
+                                                                             "head_channels"))
+        size = detector_input_size(c["image_size"], self.num_classes, c["class_names"])
         if grid < 1 or boxes_per_cell < 1:
             raise ValueError(f"grid and boxes_per_cell must be positive, got {grid} and {boxes_per_cell}.")
         fh, fw = size[0] // 32, size[1] // 32
@@ -54,25 +52,9 @@ class YOLOv1(keras.Model):
             raise ValueError(f"YOLOv1 pools the stride-32 map of a {size[0]}x{size[1]} image ({fh}x{fw}) to a "
                              f"{grid}x{grid} grid: choose an image size of 32 x a multiple of {grid} "
                              f"(e.g. {32 * grid}).")
-        self.config = {
-            "backbone": str(backbone), "num_classes": int(num_classes), "image_size": list(size), "grid": int(grid),
-            "boxes_per_cell": int(boxes_per_cell), "freeze_batchnorm": bool(freeze_batchnorm),
-            "frozen_stride": frozen_stride, "hidden": int(hidden),
-            "head_channels": int(head_channels), "dropout": float(dropout), "lambda_coord": float(lambda_coord),
-            "lambda_noobj": float(lambda_noobj), "score_thresh": float(score_thresh), "nms_thresh": float(nms_thresh),
-            "detections_per_img": int(detections_per_img),
-            "class_names": None if class_names is None else [str(c) for c in class_names],
-            "backbone_kwargs": dict(backbone_kwargs or {}),
-        }
-        self.image_size = size
-        self.num_classes = int(num_classes)
-        self.grid = int(grid)
-        self.boxes_per_cell = int(boxes_per_cell)
-        self.class_names = list(class_names) if class_names is not None else [str(c) for c in range(num_classes)]
-        self.features, self.backbone_info = backbone_features(backbone, size, (32,), backbone_weights,
-                                                              freeze_batchnorm, backbone_kwargs)
-        if frozen_stride is not None:
-            freeze_backbone(self.features, size[0], int(frozen_stride))
+        self.grid = grid
+        self.boxes_per_cell = boxes_per_cell
+        self._build_backbone((32,))
         images = keras.Input((*size, 3), name="images")
         x = self.features(images)
         x = x[0] if isinstance(x, (list, tuple)) else x
@@ -84,7 +66,7 @@ class YOLOv1(keras.Model):
         x = keras.layers.Flatten(name="head_flatten")(x)
         x = keras.layers.Dense(hidden, name="head_fc1")(x)
         x = keras.layers.LeakyReLU(0.1, name="head_fc1_leaky")(x)
-        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+        x = keras.layers.Dropout(float(c["dropout"]), name="head_dropout")(x)
         per_cell = self.boxes_per_cell * 5 + self.num_classes
         x = keras.layers.Dense(grid * grid * per_cell, name="head_fc2")(x)  # linear, as in the paper
         x = keras.layers.Reshape((grid, grid, per_cell), name="head_grid")(x)
@@ -94,11 +76,8 @@ class YOLOv1(keras.Model):
         centres = np.repeat(centres.reshape(-1, 1, 2), self.boxes_per_cell, axis=1).reshape(-1, 2)
         #: one "anchor" per predicted box: its cell centre, height and width 1 (normalised yc, xc, h, w)
         self.anchors = np.concatenate([centres, np.ones_like(centres)], axis=1).astype(np.float32)
-        self.loss_trackers = [keras.metrics.Mean(name=f"{n}_loss") for n in self.loss_names]
+        self._track_losses()
         self.built = True
-
-    def get_config(self):
-        return {**super().get_config(), **self.config}
 
     # --- outputs -----------------------------------------------------------------------------------------
 
@@ -121,13 +100,6 @@ class YOLOv1(keras.Model):
         h = sh * sh * height
         return ops.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
 
-    def call(self, inputs, training=False):
-        images = inputs["images"] if isinstance(inputs, dict) else inputs
-        out = self.network(images, training=training)
-        if training and isinstance(inputs, dict) and "boxes" in inputs:
-            return self._training_losses(inputs, out)
-        return self._detect(out)
-
     # --- the paper's loss ----------------------------------------------------------------------------------
 
     def _targets(self, gt_boxes, gt_valid):
@@ -147,12 +119,11 @@ class YOLOv1(keras.Model):
         boxes = ops.take_along_axis(gt_boxes, ops.expand_dims(which, -1), axis=1)               # [B, S*S, 4]
         return ops.reshape(has, (-1, s, s)), ops.reshape(boxes, (-1, s, s, 4)), ops.reshape(which, (-1, s, s))
 
-    def _training_losses(self, inputs, out):
+    def training_losses(self, inputs, out):
         height, width = self.image_size
         s = float(self.grid)
-        gt_boxes = ops.cast(inputs["boxes"], "float32")
-        gt_classes = ops.cast(inputs["classes"], "int32")
-        has, target, which = self._targets(gt_boxes, gt_classes >= 0)
+        gt_boxes, gt_classes, gt_valid = self.ground_truth(inputs)
+        has, target, which = self._targets(gt_boxes, gt_valid)
         (x, y, sw, sh, conf), class_out = self.split(out)
         predicted = self.boxes_from(x, y, sw, sh)                                                # [B, S, S, k, 4]
         iou = box_iou(ops.stop_gradient(predicted)[..., None, :], target[:, :, :, None, None, :])[..., 0, 0]
@@ -185,20 +156,10 @@ class YOLOv1(keras.Model):
         return ops.clip(ops.reshape(scores, (-1, self.grid * self.grid * self.boxes_per_cell, self.num_classes)),
                         0.0, 1.0)
 
-    def _detect(self, out):
-        height, width = self.image_size
+    def decode_boxes(self, out):
+        """Predicted boxes `[B, S*S*boxes, 4]` xyxy pixels (unclipped)."""
         (x, y, sw, sh, _), _ = self.split(out)
-        boxes = ops.reshape(self.boxes_from(x, y, sw, sh), (-1, self.grid * self.grid * self.boxes_per_cell, 4))
-        probs = self.class_scores(out)
-        scores = ops.max(probs, axis=-1)
-        classes = ops.cast(ops.argmax(probs, axis=-1), "int32")
-        idx, count = det_ops.non_max_suppression(boxes, scores, self.config["nms_thresh"],
-                                                 score_threshold=self.config["score_thresh"],
-                                                 max_output=self.config["detections_per_img"])
-        boxes = clip_boxes(boxes, height, width)  # after NMS, as with TFLite's op (see SSD._detect)
-        return {"boxes": det_ops.gather_rows(boxes, idx), "scores": det_ops.gather_rows(scores, idx),
-                "classes": ops.where(idx >= 0, ops.take_along_axis(classes, ops.maximum(idx, 0), axis=1), -1),
-                "num_detections": count}
+        return ops.reshape(self.boxes_from(x, y, sw, sh), (-1, self.grid * self.grid * self.boxes_per_cell, 4))
 
     # --- export: the inputs of TFLite_Detection_PostProcess -------------------------------------------------
 
@@ -214,10 +175,3 @@ class YOLOv1(keras.Model):
         encodings = ops.stack([(y - 0.5) / s, (x - 0.5) / s, ops.log(ops.maximum(sh * sh, 1e-8)),
                                ops.log(ops.maximum(sw * sw, 1e-8))], axis=-1)
         return ops.reshape(encodings, (-1, n, 4)), self.class_scores(out)
-
-    compute_loss = FasterRCNN.compute_loss
-    compute_metrics = FasterRCNN.compute_metrics
-    detect = FasterRCNN.detect
-    _predict_fn = FasterRCNN._predict_fn
-    _inference = FasterRCNN._inference
-    _jax_predict = FasterRCNN._jax_predict

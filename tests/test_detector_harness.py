@@ -1,0 +1,264 @@
+"""One harness for every detector configuration (`CONFIGS`): build at a small size, two training steps on the
+synthetic set, save, load in fresh interpreters three ways (`import kerasnets` then `keras.models.load_model`,
+the other import order, `kerasnets.load_model`) with identical detections, export to `.tflite` where the
+detector exports and compare with LiteRT, and the same files on JAX. A new detector is tested by adding a row.
+
+Also: files written by an earlier release (`tests/data/legacy`, before the detection rebuild) load with
+identical detections, and imports inside `kerasnets.detection` flow one way.
+"""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from kerasnets.detection import SSD, FasterRCNN, FastRCNN, MaskRCNN, YOLOv1, synthetic_shapes  # noqa: E402
+from kerasnets.detection.models import DETECTORS  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+LEGACY = os.path.join(ROOT, "tests", "data", "legacy")
+COMMON = {"backbone": "mobilenet", "backbone_kwargs": {"alpha": 0.25}, "num_classes": 3, "image_size": 64,
+          "freeze_batchnorm": False, "class_names": ["circle", "rectangle", "triangle"]}
+TWO_STAGE = {"anchor_sizes": (8, 16, 32), "rpn_pre_nms_top_n_train": 100, "rpn_post_nms_top_n_train": 50,
+             "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 30, "box_batch_size_per_image": 32,
+             "representation_size": 16, "box_detections_per_img": 10, "box_score_thresh": 0.0, "seed": 1}
+FPN = {**TWO_STAGE, "fpn": True, "anchor_sizes": ((8,), (16,), (32,), (64,)), "fpn_channels": 8}
+
+#: (row id, class, keyword arguments): every detector configuration the project has
+CONFIGS = [
+    ("faster_rcnn_c4", FasterRCNN, TWO_STAGE),
+    ("faster_rcnn_fpn", FasterRCNN, FPN),
+    ("mask_rcnn", MaskRCNN, {**TWO_STAGE, "mask_channels": 4}),
+    ("fast_rcnn", FastRCNN, {k: v for k, v in TWO_STAGE.items() if not k.startswith(("rpn", "anchor"))}),
+    ("ssd_focal", SSD, {"extra_levels": 1, "extra_channels": 16, "score_thresh": 0.0, "detections_per_img": 10}),
+    ("ssd_hard_negative", SSD, {"extra_levels": 1, "extra_channels": 16, "score_thresh": 0.0, "detections_per_img": 10,
+                                "loss": "hard_negative"}),
+    ("yolov1", YOLOv1, {"grid": 2, "hidden": 8, "head_channels": 8, "score_thresh": 0.0, "detections_per_img": 10}),
+]
+IDS = [row[0] for row in CONFIGS]
+
+
+def test_every_detector_class_has_a_row():
+    assert {cls.__name__ for _, cls, _ in CONFIGS} == set(DETECTORS)
+
+
+def proposals_for(data, n=12):
+    """Fast R-CNN's external proposals: the ground truths jittered, and a few fixed boxes, padded with zeros."""
+    out = np.zeros((len(data), n, 4), np.float32)
+    for i, boxes in enumerate(data.boxes):
+        k = min(len(boxes), n - 3)
+        out[i, :k] = np.asarray(boxes[:k]) + 1.5
+        out[i, k:k + 3] = [[2, 2, 30, 30], [20, 10, 60, 50], [0, 0, 64, 64]]
+    return out
+
+
+def spread(model):
+    """Random but varied head outputs: an untrained detector's scores tie, which would make comparisons vacuous."""
+    rng = np.random.default_rng(3)
+    for w in model.weights:
+        if "bias" in w.path and any(k in w.path for k in ("cls_score", "class_head", "head_fc2", "objectness")):
+            w.assign(rng.normal(0, 1, w.shape).astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_shapes(4, 64, seed=0, min_size=10, max_size=28)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    """Each configuration built, trained two steps, saved: {row id: (model, path, losses, detections)}."""
+    folder = tmp_path_factory.mktemp("harness")
+    keras.utils.set_random_seed(0)
+    arrays = data.padded(data.max_objects, masks=True)
+    out = {}
+    for row, cls, kwargs in CONFIGS:
+        model = cls(**COMMON, **kwargs)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+        x = {"images": arrays["images"].astype("float32"), "boxes": arrays["boxes"], "classes": arrays["classes"]}
+        if "mask" in model.loss_names:
+            x["masks"] = arrays["masks"]
+        extra = {}
+        if cls is FastRCNN:
+            x["proposals"] = extra["proposals"] = proposals_for(data)
+        losses = [model.train_on_batch(x, return_dict=True) for _ in range(2)]
+        spread(model)
+        path = folder / f"{row}.keras"
+        model.save(path)
+        detections = model.detect(data.images, **extra)
+        out[row] = (model, path, losses, detections)
+    return out
+
+
+@pytest.mark.parametrize("row", IDS)
+def test_trains_two_steps_with_finite_named_losses(trained, row):
+    model, _, losses, detections = trained[row]
+    for logs in losses:
+        assert set(logs) >= {"loss", *(f"{n}_loss" for n in model.loss_names)}
+        assert all(np.isfinite(v) for v in logs.values())
+    assert any(len(d["boxes"]) for d in detections)
+    for d in detections:
+        assert d["boxes"].shape[1:] == (4,) and len(d["scores"]) == len(d["classes"]) <= 10
+        assert (d["classes"] >= 0).all() and (d["classes"] < 3).all()
+        if "mask" in model.loss_names:
+            assert d["masks"].shape == (len(d["boxes"]), 64, 64) and d["masks"].dtype == bool
+
+
+LOAD_SCRIPT = r"""
+import json, sys
+import numpy as np
+order = sys.argv[1]
+if order == "kerasnets-first":
+    import kerasnets
+    import keras
+    load = keras.models.load_model
+elif order == "keras-first":
+    import keras
+    import kerasnets
+    load = keras.models.load_model
+else:
+    import kerasnets
+    load = kerasnets.load_model
+images = np.load(sys.argv[2])
+proposals = np.load(sys.argv[3])
+out = {}
+for path in sys.argv[4:]:
+    model = load(path)
+    extra = {"proposals": proposals} if getattr(model, "rpn", True) is None else {}
+    dets = model.detect(images, **extra)
+    out[path] = {"class": type(model).__name__, "config": model.get_config(),
+                 "detections": [{k: np.asarray(v).tolist() for k, v in d.items()} for d in dets]}
+print("RESULT" + json.dumps(out))
+"""
+
+
+def load_elsewhere(order, paths, images, proposals, tmp_path, backend="tensorflow"):
+    np.save(tmp_path / "images.npy", images)
+    np.save(tmp_path / "proposals.npy", proposals)
+    env = {**os.environ, "KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    run = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, order, str(tmp_path / "images.npy"),
+                          str(tmp_path / "proposals.npy"), *map(str, paths)], capture_output=True, text=True,
+                         env=env, cwd=ROOT, timeout=900, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.split("RESULT", 1)[1])
+
+
+def assert_same(got, want, atol=0.0):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert set(g) == set(w)
+        for key in w:
+            if atol and key != "classes" and key != "masks":
+                np.testing.assert_allclose(np.asarray(g[key], np.float32), w[key], atol=atol, err_msg=key)
+            else:
+                np.testing.assert_array_equal(np.asarray(g[key]), w[key], err_msg=key)
+
+
+@pytest.mark.parametrize("order", ["kerasnets-first", "keras-first", "kerasnets.load_model"])
+def test_loads_in_a_fresh_process_with_identical_detections(trained, data, tmp_path, order):
+    paths = [trained[row][1] for row in IDS]
+    got = load_elsewhere(order, paths, data.images, proposals_for(data), tmp_path)
+    for row in IDS:
+        model, path, _, detections = trained[row]
+        result = got[str(path)]
+        assert result["class"] == type(model).__name__
+        assert result["config"] == json.loads(json.dumps(model.get_config()))
+        assert_same(result["detections"], detections)
+
+
+def test_same_files_on_jax(trained, data, tmp_path):
+    """TensorFlow-saved files detect the same on JAX (float tolerance across backends, same boxes kept)."""
+    pytest.importorskip("jax")
+    paths = [trained[row][1] for row in IDS]
+    got = load_elsewhere("kerasnets.load_model", paths, data.images, proposals_for(data), tmp_path, backend="jax")
+    for row in IDS:
+        _, path, _, detections = trained[row]
+        assert_same([{k: v for k, v in d.items() if k != "masks"} for d in got[str(path)]["detections"]],
+                    [{k: v for k, v in d.items() if k != "masks"} for d in detections], atol=2e-3)
+
+
+@pytest.mark.parametrize("row", [r for r, cls, _ in CONFIGS if cls.exportable])
+def test_exports_to_tflite_like_keras(trained, data, tmp_path, row):
+    pytest.importorskip("ai_edge_litert")
+    import export
+    from export.detection import op_names, verify_detector
+
+    model = trained[row][0]
+    path = tmp_path / f"{row}.tflite"
+    export.detector_to_tflite(model, path)
+    ops = op_names(path.read_bytes())
+    assert ops[-1] == "TFLite_Detection_PostProcess" and not [o for o in ops if o.startswith("Flex")]
+    result = verify_detector(path, model, data.images, data, score_threshold=0.1)
+    assert result.keras_detections > 0 and result.matched == result.keras_detections
+    assert result.min_iou >= 0.95 and result.same_class >= 0.9 and result.max_score_diff < 1e-3
+
+
+# --- files of earlier releases -----------------------------------------------------------------------------
+
+LEGACY_FILES = ["faster_rcnn", "ssd", "yolov1"]
+
+
+@pytest.mark.parametrize("name", LEGACY_FILES)
+def test_files_of_the_earlier_release_load_with_the_same_detections(name):
+    import kerasnets
+
+    want = json.load(open(os.path.join(LEGACY, "detections.json")))[name]
+    images = np.load(os.path.join(LEGACY, "images.npy")).astype("float32")
+    model = kerasnets.load_model(os.path.join(LEGACY, f"{name}.keras"))
+    got = model.predict_on_batch(images)
+    np.testing.assert_array_equal(got["num_detections"], want["num_detections"])
+    np.testing.assert_array_equal(got["classes"], want["classes"])
+    np.testing.assert_allclose(got["scores"], want["scores"], atol=1e-5)
+    np.testing.assert_allclose(got["boxes"], want["boxes"], atol=1e-3)
+
+
+def test_legacy_files_load_with_keras_in_a_fresh_process(tmp_path):
+    images = np.load(os.path.join(LEGACY, "images.npy"))
+    paths = [os.path.join(LEGACY, f"{n}.keras") for n in LEGACY_FILES]
+    got = load_elsewhere("keras-first", paths, images, np.zeros((len(images), 1, 4), np.float32), tmp_path)
+    assert [got[p]["class"] for p in paths] == ["FasterRCNN", "SSD", "YOLOv1"]
+    assert got[paths[1]]["config"]["topk_candidates"] == 50  # `nms_candidates` of the earlier release, renamed
+
+
+# --- the shape of the package ------------------------------------------------------------------------------
+
+#: kerasnets.detection's modules, lowest first: each may import only modules listed before it
+ORDER = ["boxes", "anchors", "matcher", "ops", "losses", "common", "layers", "backbone", "transform", "base", "rpn",
+         "roi_heads", "single_stage", "generalized_rcnn", "ssd", "yolo", "faster_rcnn", "models", "data", "metrics",
+         "visualize", "rcnn"]
+
+
+def _detection_imports(path):
+    tree = ast.parse(open(path).read())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("kerasnets.detection"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("kerasnets.detection"))
+    return found
+
+
+def test_imports_inside_detection_flow_one_way():
+    folder = os.path.join(ROOT, "kerasnets", "detection")
+    modules = sorted(f[:-3] for f in os.listdir(folder) if f.endswith(".py") and f != "__init__.py")
+    assert sorted(ORDER) == modules, "every module of kerasnets.detection has a place in ORDER"
+    for name in modules:
+        for imported in _detection_imports(os.path.join(folder, f"{name}.py")):
+            assert imported != "kerasnets.detection", f"{name} imports the package itself (a cycle through __init__)"
+            target = imported.split(".")[2]
+            assert ORDER.index(target) < ORDER.index(name), f"kerasnets.detection.{name} imports {imported}"
+
+
+def test_importing_one_detection_module_does_not_import_the_others():
+    code = ("import sys, kerasnets.detection.boxes; "
+            "print(sorted(m for m in sys.modules if m.startswith('kerasnets.detection')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                         check=True)
+    assert run.stdout.strip() == "['kerasnets.detection', 'kerasnets.detection.boxes']"
