@@ -19,7 +19,8 @@ The modules, each importing only those above it:
                                                    MaskRCNN, FastRCNN
     single_stage, ssd, yolo                        `SingleStageDetector`, SSD, YOLOv1
     models                                         every detector class (registered with Keras on import)
-    data, metrics, visualize, rcnn                 datasets and COCO files, COCO mAP, drawing, R-CNN (2014)
+    data, metrics, diagnosis, visualize, rcnn      datasets and COCO files, COCO mAP, Hoiem et al.'s error
+                                                   breakdown, drawing, R-CNN (2014)
 
 Names are imported on first use, so importing this package (or one of its modules) loads only what is used.
 """
@@ -43,6 +44,7 @@ _EXPORTS = {
     "kerasnets.detection.layers": ("MultiScaleRoIAlign", "RoIAlign", "RoIPooling"),
     "kerasnets.detection.matcher": ("BalancedSampler", "Matcher"),
     "kerasnets.detection.metrics": ("coco_evaluate", "evaluate_detector"),
+    "kerasnets.detection.diagnosis": ("ErrorBreakdown", "error_analysis", "plot_breakdowns"),
     "kerasnets.detection.ops": ("non_max_suppression", "roi_align", "roi_pool"),
     "kerasnets.detection.visualize": ("draw_detections",),
 }
