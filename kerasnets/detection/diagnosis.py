@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 CATEGORIES = ("correct", "localization", "similar", "other", "background")
 
 
