@@ -95,10 +95,17 @@ class DetectionSet:
                 out["masks"][i, :k] = self.masks[i][:k]
         return out
 
-    def tf_dataset(self, batch_size=8, *, training=False, max_objects=None, masks=True, seed=0, flip=True):
+    def tf_dataset(self, batch_size=8, *, training=False, max_objects=None, masks=True, seed=0, flip=True,
+                   augment=None):
         """A `tf.data.Dataset` of padded batches; when `training`, shuffled, repeated-ready, with
-        random horizontal flips (`flip`) and the last partial batch dropped."""
+        random horizontal flips (`flip`) and the last partial batch dropped. `augment` ("default" or a
+        `kerasnets.detection.augment.DetectionAugmentation`) replaces the flips with the YOLO paper's
+        augmentation: flips, scale jitter, translation, exposure and saturation, boxes and masks moved along."""
         import tensorflow as tf
+
+        from kerasnets.detection.augment import augmentation
+
+        augmenter = augmentation(augment)
 
         arrays = self.padded(max_objects, masks)
         data = tf.data.Dataset.from_tensor_slices(arrays)
@@ -123,7 +130,9 @@ class DetectionSet:
 
         if training:
             data = data.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
-            if flip:
+            if augmenter is not None:
+                data = data.map(augmenter, num_parallel_calls=tf.data.AUTOTUNE)
+            elif flip:
                 data = data.map(random_flip, num_parallel_calls=tf.data.AUTOTUNE)
         data = data.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
         return data.batch(batch_size, drop_remainder=training).prefetch(tf.data.AUTOTUNE)
