@@ -823,9 +823,18 @@ def receptive_fields(model, input_size=None, weights=None):
     jump_in, with k_eff = dilation * (k - 1) + 1 and TensorFlow's 'same' padding (pad_before =
     floor(total / 2), which depends on the input size); merges (sums, products, concatenations)
     take the union of their inputs' fields. `input_size` (default: the model's, else the spec's)
-    sets the feature-map sizes. Checked against google-research/receptive_field's published table
-    (RECEPTIVE_FIELD_TABLE.md: TF-Slim's vgg_16, mobilenet_v1, inception_v3, alexnet_v2,
-    inception_resnet_v2 at 224 px; see tests/test_inspect.py) and against perturbing input pixels."""
+    sets the feature-map sizes.
+
+    The published values these are checked against: google-research/receptive_field (Araujo et al.;
+    README.md and receptive_field/RECEPTIVE_FIELD_TABLE.md), computed from TF-Slim's graphs at 224
+    (and 321) px: "RF" is the side of the input region one unit of the end-point depends on,
+    "effective stride" the jump, and "effective padding" P such that unit i is centred on
+    -P + i * stride + (RF - 1) / 2 — here `padding`. VGG-16 vgg_16/pool5 (= block5_pool): 212 / 32 /
+    90; MobileNet v1 Conv2d_13_pointwise (= conv_pw_13_relu): 315 / 32 / 126; Inception v3 Mixed_7c
+    (= mixed10): 1311 / 32 / 618; alexnet_v2/pool5 (= AlexNet's pool3): 195 / 32 / 64;
+    Inception-ResNet-v2 Conv2d_7b_1x1 (= conv_7b_relu): 3039 / 32 / 1482. The field may exceed the
+    image (1311 px at 224): it counts padding. tests/test_inspect.py checks these rows and, on small
+    networks, that the pixels whose change changes a unit are exactly its field."""
     model = model.model if isinstance(model, Network) else model
     if isinstance(model, str):
         model = network(model, weights).model

@@ -56,6 +56,8 @@ def parse_args(argv=None):
     parser.add_argument("--resize", choices=("crop", "plain"), default="crop",
                         help="crop (default): the network's evaluation centre crop; plain: the whole photo squeezed")
     parser.add_argument("--top", "-k", type=int, default=5, help="how many classes to print (default: 5)")
+    parser.add_argument("--max-side", type=int, default=448, metavar="PX",
+                        help="the photo's longer side in the picture, in pixels (default: 448)")
     parser.add_argument("--output", "-o", metavar="PATH",
                         help="the picture to write (.png, .jpg, ...); receptive: an optional table (.md or .txt)")
     parser.add_argument("--list-layers", action="store_true",
@@ -63,6 +65,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not 1 <= args.top <= 1000:
         parser.error(f"--top must be between 1 and 1000, received {args.top}")
+    if args.max_side < 32:
+        parser.error(f"--max-side must be at least 32 pixels, received {args.max_side}")
     if args.channels is not None and args.channels < 1:
         parser.error(f"--channels must be at least 1, received {args.channels}")
     for name in ("patch", "stride"):
@@ -119,7 +123,9 @@ def main(argv=None):
         if args.method == "receptive":
             return receptive(ki, net, destination)
         if args.method == "filters":
-            picture = ki.filters(net, layer)
+            kernel = net.model.get_layer(layer).kernel.shape
+            picture = ki.caption(ki.filters(net, layer), f"{layer}: {kernel[-1]} kernels {kernel[0]}x{kernel[1]}x"
+                                                         f"{kernel[2]}")
         else:
             probabilities = ki.predict(net, photo, args.resize)
             report(args.image, kerasnets.decode_predictions(probabilities[None], top=args.top)[0])
@@ -171,7 +177,7 @@ def draw(ki, net, photo, args, layer, class_index, probabilities):
     """The picture of one method: the photo beside its map, or a grid."""
     index = int(np.argmax(probabilities)) if class_index is None else class_index
     name = f"{class_label(index)} ({probabilities[index]:.1%})"
-    shown = shrink_rgb(photo.astype(np.uint8), None)  # the photo as drawn, at most 448 px on its longer side
+    shown = shrink_rgb(photo.astype(np.uint8), None, args.max_side)  # the photo as drawn
     if args.method == "gradcam":
         cam = ki.grad_cam(net, photo, index, layer, resize=args.resize)
         return ki.caption(ki.side_by_side(shown, ki.overlay(shown, shrink(cam.map, shown))),
@@ -191,11 +197,14 @@ def draw(ki, net, photo, args, layer, class_index, probabilities):
     title = {"deconvnet": "Deconvnet", "guided": "Guided backprop", "gradients": "Gradient"}[args.method]
     if layer is None:
         projection = ki.project(net, photo, rule, class_index=index, resize=args.resize)
-        picture = ki.to_image(projection.maps[0])
-        parts = [shown, shrink_rgb(picture, shown)]
-        if rule == "gradient":
-            parts.append(ki.overlay(shown, shrink(ki.saliency(projection.maps[0]), shown)))
-        return ki.caption(ki.side_by_side(*parts), f"{title} of the score of {name}")
+        if rule == "gradient":  # Simonyan et al.'s saliency map: max over colours of |gradient|, in grey
+            heat = shrink(ki.saliency(projection.maps[0]), shown)
+            grey = (np.clip(heat / max(float(np.percentile(heat, 99.5)), 1e-12), 0, 1) * 255).astype(np.uint8)
+            picture = np.repeat(grey[..., None], 3, axis=-1)
+            title = "Saliency (max over colours of |gradient|)"
+        else:
+            picture = shrink_rgb(ki.to_image(projection.maps[0]), shown)
+        return ki.caption(ki.side_by_side(shown, picture), f"{title} of the score of {name}")
     projection = ki.project(net, photo, rule, layer, top=args.channels or 9, resize=args.resize)
     seen = ki.view(net, photo, args.resize)
     fields = {row.layer: row for row in ki.receptive_fields(net.model, input_size=net.size)}
@@ -203,7 +212,8 @@ def draw(ki, net, photo, args, layer, class_index, probabilities):
     for unit, projected in zip(projection.targets, projection.maps):
         box = photo_box(seen, fields[layer], unit)
         patch = ki.to_image(crop(projected, box))  # rendered within the unit's receptive field
-        tiles.append(np.concatenate([tile(patch), tile(crop(photo.astype(np.uint8), box))], axis=1))
+        size = max(32, args.max_side // 4)
+        tiles.append(np.concatenate([tile(patch, size), tile(crop(photo.astype(np.uint8), box), size)], axis=1))
     return ki.caption(ki.grid(tiles, columns=3, pad=6),
                       f"{title}: {layer}, the strongest unit of {len(tiles)} channels (projection | photo)")
 
@@ -220,10 +230,10 @@ def shrink(heat, like):
     return cv2.resize(np.asarray(heat, np.float32), (width, height), interpolation=cv2.INTER_AREA)
 
 
-def shrink_rgb(image, like):
+def shrink_rgb(image, like, limit=448):
     import cv2
 
-    height, width = like.shape[:2] if like is not None else _target_size(image.shape)
+    height, width = like.shape[:2] if like is not None else _target_size(image.shape, limit)
     if image.shape[:2] == (height, width):
         return image
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
