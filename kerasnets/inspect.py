@@ -28,7 +28,8 @@ The methods:
   inference an affine map per channel) by its scale gamma / sqrt(var + eps); depthwise and grouped
   convolutions by their transposed filters, per group; concatenations by splitting the signal
   between the branches; residual sums by sending the same signal down both branches; ReLU6 by
-  the rectifier's rule (its cap at 6 is ignored by the deconvnet, as the forward state is);
+  the rectifier's rule (its cap at 6 is ignored by the deconvnet and by guided backprop: the
+  strongest units of a ReLU6 network sit at the cap, where its gradient is zero);
   average pooling spreads the signal over its window; LRN, sigmoid, swish and softmax by their
   ordinary gradient (the paper does not invert contrast normalisation).
 - `guided_backprop` (Springenberg et al., ICLR 2015 workshop, "Striving for simplicity"): the same
@@ -281,8 +282,9 @@ def _rectifier(rule, max_value=None):
             signal = ops.relu(upstream)
             if rule == "deconvnet":  # Zeiler & Fergus: rectify the signal, whatever the forward input was
                 return signal
-            inside = x > 0 if max_value is None else ops.logical_and(x > 0, x < max_value)
-            return signal * ops.cast(inside, signal.dtype)  # guided: rectify and mask by the forward input
+            # guided: rectify and mask by the forward input; a ReLU6's cap is ignored, as the deconvnet ignores
+            # the forward state (the strongest units sit at the cap, where the masked gradient would be zero)
+            return signal * ops.cast(x > 0, signal.dtype)
 
         return y, grad
 

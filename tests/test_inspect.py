@@ -458,13 +458,13 @@ def test_trained_network_looks_at_the_right_half(lite0):
     figures["occlusion cat classes"] = on_its_half(occlusion.sensitivity(list(CAT_CLASSES)), True)
     figures["occlusion cup classes"] = on_its_half(occlusion.sensitivity(list(CUP_CLASSES)), False)
     # the deconvnet projection of the unit most activated in each half stays in that half
-    a = ki.activations(lite0, photo, "block4a_project_bn", resize="plain")
+    a = ki.activations(lite0, photo, "block5c_add", resize="plain")  # 14 x 14, fields of 300+ px
     half = a.shape[1] // 2
     for on_cat in (True, False):
         part = a[:, :half] if on_cat else a[:, half:]
         row, col, channel = np.unravel_index(int(np.argmax(part)), part.shape)
         unit = (int(row), int(col) + (0 if on_cat else half), int(channel))
-        projection = ki.deconvnet(lite0, photo, "block4a_project_bn", units=[unit], resize="plain").maps[0]
+        projection = ki.deconvnet(lite0, photo, "block5c_add", units=[unit], resize="plain").maps[0]
         figures[f"deconvnet {'cat' if on_cat else 'cup'} half unit {unit}"] = on_its_half(projection, on_cat)
     print("\nfraction of each map on the correct half:", {k: round(v, 3) for k, v in figures.items()})
     for key, value in figures.items():
