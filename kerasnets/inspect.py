@@ -308,7 +308,8 @@ class _Graph:
         self.rule, self.substitute = rule, substitute or {}
         self.logits_layer = model.layers[-1].name if logits else None
         tensors = [model.get_layer(name).output if isinstance(name, str) else name for name in outputs]
-        self.model = keras.Model(model.inputs, tensors) if tensors != list(model.outputs) else model
+        same = [id(t) for t in tensors] == [id(t) for t in model.outputs]
+        self.model = model if same else keras.Model(model.inputs, tensors)
 
     def _activation(self, layer):
         function = getattr(layer, "activation", None)
@@ -605,10 +606,13 @@ def occlusion_sensitivity(model, image, class_index=None, patch=None, stride=Non
     corners = [(top, left) for top in rows for left in cols]
 
     baseline = _to_numpy(net.model(net.preprocess(seen.pixels[None]), training=False))[0]
-    batch = np.repeat(seen.pixels[None], len(corners), axis=0)
-    for image_, (top, left) in zip(batch, corners):
-        image_[top:top + patch, left:left + patch] = colour
-    outputs = [net.model.predict(net.preprocess(batch), batch_size=batch_size, verbose=0)]
+    outputs = []
+    for start in range(0, len(corners), 4 * batch_size):  # a few batches at a time: bounded memory
+        chunk = corners[start:start + 4 * batch_size]
+        batch = np.repeat(seen.pixels[None], len(chunk), axis=0)
+        for image_, (top, left) in zip(batch, chunk):
+            image_[top:top + patch, left:left + patch] = colour
+        outputs.append(net.model.predict(net.preprocess(batch), batch_size=batch_size, verbose=0))
     probabilities = np.concatenate(outputs).reshape(len(rows), len(cols), -1)
     index = int(np.argmax(baseline)) if class_index is None else class_index_of(class_index)
     return Occlusion(probabilities, baseline, rows, cols, patch, index, seen)
