@@ -2,6 +2,7 @@
 gives the Keras model's outputs."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -49,3 +50,77 @@ def test_benchmark_harness_quick_run(tmp_path):
         "int8"] and float(rows[1]["file_mb"]) < float(rows[0]["file_mb"])
     for name in ("summary.md", "keras_vs_applications.png", "cost_growth.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+# --- benchmarks/tflite_profile.py ---------------------------------------------------------------------
+
+def tiny_detector():
+    """A 16-px 'detector' (two convolutions -> box encodings and scores for 16 anchors, 2 classes) that
+    export.detection converts with TFLite_Detection_PostProcess, in a second instead of an SSD's 20."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(4 + 2, 3, strides=2, padding="same")(keras.layers.Rescaling(1 / 255)(x))
+    model = keras.Model(inputs, keras.layers.Reshape((16, 6))(x), name="tinydet")
+    grid = (np.stack(np.meshgrid(np.arange(4), np.arange(4), indexing="ij"), -1).reshape(-1, 2) + 0.5) / 4
+    model.anchors = np.concatenate([grid, np.full((16, 2), 0.3)], axis=1).astype("float32")
+    model.num_classes, model.box_scales, model.image_size = 2, (10.0, 10.0, 5.0, 5.0), (16, 16)
+    model.postprocess_inputs = lambda image: (model(image)[..., :4], keras.ops.sigmoid(model(image)[..., 4:]))
+    return model
+
+
+def test_tflite_profile_reports_delegation_quantization_and_the_postprocess_op(tmp_path):
+    import keras
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import tflite_profile
+
+    from export.detection import convert_detector
+
+    # float file: XNNPACK takes the convolutions; CUMSUM has no XNNPACK kernel and runs on TFLite's
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    x = keras.layers.Lambda(lambda t: keras.ops.cumsum(t, axis=1))(x)
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3)(x))
+    import tensorflow as tf
+
+    plain = tmp_path / "cumsum.tflite"
+    plain.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    result = tflite_profile.profile(plain, runs=3, warmup=1)
+    assert [(o["op"], o["in_whole_file"], o["alone"]) for o in result["ops"]] == [
+        ("CONV_2D", "XNNPACK", "XNNPACK"), ("CUMSUM", "TFLite kernel", "TFLite kernel"),
+        ("CONV_2D", "XNNPACK", "XNNPACK")]
+    assert result["xnnpack_partitions"] == 2 and [o["op"] for o in result["not_delegated"]] == ["CUMSUM"]
+    assert result["by_type"]["CONV_2D"]["count"] == 2 and result["sum_of_ops_ms"] > 0
+    assert result["quantization"]["integer"] is False and result["postprocess_ms"] is None
+
+    # int8 detector file, as export.detection writes it: integer network, float post-process
+    calibration = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype("float32")
+    detector = tmp_path / "det_int8.tflite"
+    detector.write_bytes(convert_detector(tiny_detector(), "int8", calibration))
+    result = tflite_profile.profile(detector, runs=3, warmup=1)
+    names = [o["op"] for o in result["ops"]]
+    assert names[-1] == tflite_profile.POSTPROCESS_OP and result["postprocess_ms"] > 0
+    assert result["quantization"]["integer"] and result["quantization"]["dequantize"] >= 1
+    assert tflite_profile.POSTPROCESS_OP in [o["op"] for o in result["float_ops"]]
+    assert tflite_profile.POSTPROCESS_OP in [o["op"] for o in result["not_delegated"]]
+    assert sum(e["count"] for e in result["by_type"].values()) == len(names)
+    text = tflite_profile.report(result)
+    assert "XNNPACK takes" in text and "TFLite_Detection_PostProcess:" in text and "| CONV_2D |" in text
+
+    # the command line: the report, the JSON, and one-line errors
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    script = os.path.join(ROOT, "benchmarks", "tflite_profile.py")
+    out = tmp_path / "profile.json"
+    run = subprocess.run([sys.executable, script, str(detector), "--runs", "3", "--json", str(out)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "whole file:" in run.stdout and json.loads(out.read_text())["operators"] == len(names)
+    missing = subprocess.run([sys.executable, script, str(tmp_path / "none.tflite")], capture_output=True,
+                             text=True, env=env, timeout=60)
+    assert missing.returncode == 1 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
+    bad = subprocess.run([sys.executable, script, str(detector), "--runs", "0"], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert bad.returncode == 2 and "--runs must be at least 1" in bad.stderr
