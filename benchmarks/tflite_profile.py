@@ -1,6 +1,7 @@
 """Per-operator profile of a `.tflite` file with the LiteRT interpreter (XNNPACK), on this CPU.
 
-    python benchmarks/tflite_profile.py model.tflite [--threads 1] [--runs 50] [--image photo.jpg] [--json out.json]
+    python benchmarks/tflite_profile.py model.tflite [--threads 1] [--runs 50] [--stat min] [--image photo.jpg]
+        [--json out.json]
 
 LiteRT's Python interpreter has no op profiler and its `litert-benchmark` has no per-operator option, so
 each operator is timed on its own: the file's operator, with its weights and the tensor values it sees
@@ -149,7 +150,9 @@ def make_input(detail, image=None, seed=0):
     return np.clip(np.round(pixels / scale + zero), info.min, info.max).astype(dtype)
 
 
-def median_ms(runner, runs, warmup):
+def median_ms(runner, runs, warmup, stat="median"):
+    """The median (or with stat='min', the fastest: the better estimate on a machine other work shares) of
+    `runs` timed invocations, after `warmup` untimed ones."""
     for _ in range(warmup):
         runner.invoke()
     times = []
@@ -157,7 +160,7 @@ def median_ms(runner, runs, warmup):
         start = time.perf_counter()
         runner.invoke()
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return min(times) if stat == "min" else statistics.median(times)
 
 
 def delegated_ops(runner, graph):
@@ -202,7 +205,7 @@ def all_tensor_values(data, feed):
     return values
 
 
-def time_operator(graph, i, values, threads, runs, warmup):
+def time_operator(graph, i, values, threads, runs, warmup, stat="median"):
     """(milliseconds, taken by XNNPACK) for operator `i` alone, fed the values it sees in the whole file."""
     Interpreter, _ = interpreter_class()
     runner = Interpreter(model_content=graph.single_op_model(i), num_threads=threads)
@@ -215,7 +218,7 @@ def time_operator(graph, i, values, threads, runs, warmup):
     wrapper = runner._interpreter
     xnnpack = any(wrapper.NodeName(n) == DELEGATE for n in range(wrapper.NumNodes()))
     del wrapper  # LiteRT refuses to invoke while a reference to its internals is held
-    return median_ms(runner, runs, warmup), xnnpack
+    return median_ms(runner, runs, warmup, stat), xnnpack
 
 
 def quantization_report(graph):
@@ -243,7 +246,7 @@ def quantization_report(graph):
             "pairs": pairs, "integer": integer, "float_ops": floats}
 
 
-def profile(path, threads=1, runs=50, warmup=5, image=None, progress=None):
+def profile(path, threads=1, runs=50, warmup=5, image=None, progress=None, stat="median"):
     """The profile of the `.tflite` at `path` as a dict (see the module docstring)."""
     Interpreter, OpResolverType = interpreter_class()
     with open(path, "rb") as f:
@@ -255,12 +258,12 @@ def profile(path, threads=1, runs=50, warmup=5, image=None, progress=None):
     feed = make_input(detail, image)
     whole.set_tensor(detail["index"], feed)
     taken, partitions = delegated_ops(whole, graph)
-    total_xnnpack = median_ms(whole, runs, warmup)
+    total_xnnpack = median_ms(whole, runs, warmup, stat)
     plain = Interpreter(model_content=data, num_threads=threads,
                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
     plain.allocate_tensors()
     plain.set_tensor(plain.get_input_details()[0]["index"], feed)
-    total_plain = median_ms(plain, runs, warmup)
+    total_plain = median_ms(plain, runs, warmup, stat)
     values = all_tensor_values(data, feed)
     ops = []
     for i, name in enumerate(graph.ops):
@@ -271,7 +274,7 @@ def profile(path, threads=1, runs=50, warmup=5, image=None, progress=None):
         if not graph.variable_inputs(i):
             row.update(ms=0.0, alone="constant (evaluated at load)")
         else:
-            ms, xnnpack = time_operator(graph, i, values, threads, runs, warmup)
+            ms, xnnpack = time_operator(graph, i, values, threads, runs, warmup, stat)
             row.update(ms=ms, alone="XNNPACK" if xnnpack else "TFLite kernel")
         ops.append(row)
         if progress and (i + 1) % 50 == 0:
@@ -286,7 +289,7 @@ def profile(path, threads=1, runs=50, warmup=5, image=None, progress=None):
     quant = quantization_report(graph)
     post = [row for row in ops if row["op"] == POSTPROCESS_OP]
     return {
-        "file": os.fspath(path), "bytes": len(data), "threads": threads, "runs": runs,
+        "file": os.fspath(path), "bytes": len(data), "threads": threads, "runs": runs, "stat": stat,
         "input": f"{np.dtype(detail['dtype']).name}{[int(d) for d in detail['shape']]}",
         "image": image or "random 0-255 pixels (seed 0)",
         "whole_ms_xnnpack": total_xnnpack, "whole_ms_tflite_kernels": total_plain, "sum_of_ops_ms": summed,
@@ -305,7 +308,7 @@ def profile(path, threads=1, runs=50, warmup=5, image=None, progress=None):
 def report(result, top=15):
     r = result
     lines = [f"{r['file']}: {r['bytes'] / 1e6:.2f} MB, input {r['input']}, {r['operators']} operators; "
-             f"{r['threads']} thread(s), median of {r['runs']} runs, input {r['image']}",
+             f"{r['threads']} thread(s), {r['stat']} of {r['runs']} runs, input {r['image']}",
              f"whole file: {r['whole_ms_xnnpack']:.2f} ms with XNNPACK, {r['whole_ms_tflite_kernels']:.2f} ms on "
              f"TFLite's kernels (XNNPACK off); operators one by one add up to {r['sum_of_ops_ms']:.2f} ms",
              f"XNNPACK takes {r['xnnpack_operators']}/{r['operators']} operators in {r['xnnpack_partitions']} "
@@ -331,8 +334,9 @@ def report(result, top=15):
     lines += ["", f"slowest {top} operators:", "| # | operator | dtype | output tensor | whole file | ms |",
               "|---:|---|---|---|---|---:|"]
     for row in sorted(r["ops"], key=lambda x: -x["ms"])[:top]:
-        lines.append(f"| {row['index']} | {row['op']} | {row['dtype']} | {row['output'][:60]} | "
+        lines.append(f"| {row['index']} | {row['op']} | {row['dtype']} | {row['output'][-60:]} | "
                      f"{row['in_whole_file']} | {row['ms']:.3f} |")
+    lines.append("(output tensors: the last 60 characters of their names, which end with the layer's)")
     return "\n".join(lines) + "\n"
 
 
@@ -343,6 +347,9 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=50, help="timed runs per measurement (default 50)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed runs first (default 5)")
     parser.add_argument("--image", help="an image to run on (default: seeded random pixels)")
+    parser.add_argument("--stat", choices=("median", "min"), default="median",
+                        help="per measurement: the median of the runs (default) or the fastest (min: steadier on a "
+                             "machine other work shares)")
     parser.add_argument("--top", type=int, default=15, help="how many of the slowest operators to list")
     parser.add_argument("--json", help="also write the whole profile here as JSON")
     args = parser.parse_args(argv)
@@ -372,7 +379,7 @@ def main(argv=None):
             print(str(e), file=sys.stderr)
             return 2
     result = profile(args.file, args.threads, args.runs, args.warmup, args.image,
-                     progress=lambda t: print(t, file=sys.stderr, flush=True))
+                     progress=lambda t: print(t, file=sys.stderr, flush=True), stat=args.stat)
     print(report(result, args.top), end="")
     if args.json:
         from kerasnets.utils import atomic_output
