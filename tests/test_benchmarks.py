@@ -124,3 +124,40 @@ def test_tflite_profile_reports_delegation_quantization_and_the_postprocess_op(t
     bad = subprocess.run([sys.executable, script, str(detector), "--runs", "0"], capture_output=True, text=True,
                          env=env, timeout=60)
     assert bad.returncode == 2 and "--runs must be at least 1" in bad.stderr
+
+
+def test_detector_grid_times_in_alternating_order_with_an_aa_control(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    import detector_grid
+
+    inputs = keras.Input((16, 16, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
+    small, large = tmp_path / "a.tflite", tmp_path / "b.tflite"
+    small.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    inputs = keras.Input((64, 64, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(64, 3)(keras.layers.Conv2D(64, 3)(inputs)))
+    large.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    groups = {"g": [("float32", str(small)), ("float32 A/A", str(small)), ("int8", str(large))]}
+    times = detector_grid.alternating_latency(groups, rounds=3, runs=3, warmup=1, progress=lambda t: None)
+    assert {k: len(v) for k, v in times["g"].items()} == {"float32": 3, "float32 A/A": 3, "int8": 3}
+    rows = [{"_group": "g", "_key": "float32"}, {"_group": "g", "_key": "int8"}]
+    detector_grid.apply_latency(rows, times)
+    assert rows[1]["vs_float32"] > 2 * rows[1]["aa_float32"]  # ~1000x the work: far outside the A/A noise
+    assert rows[0]["vs_float32"] == 1.0 and rows[0]["aa_float32"] == rows[1]["aa_float32"] > 0
+    for row in rows:
+        row.update(model="SSD", backbone="x", size=16, quantize=row["_key"], params=1e6, file_mb=1.0)
+    table = detector_grid.markdown(rows, 1, detector_grid.cpu_description(), 3, 3)
+    assert "| x float32 | A/A |" in table and "alternating order" in table and "cores" in table
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_smoke_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": ROOT, "KERAS_BACKEND": "jax"}
+    out = tmp_path / "gpu.md"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "gpu.py"), "--smoke", "--output",
+                             str(out)], capture_output=True, text=True, timeout=1800, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| MobileNetV2 |" in out.read_text() and "img/s inference" in result.stdout
