@@ -367,9 +367,14 @@ def main(argv=None):
     if head[4:8] != b"TFL3":
         print(f"{args.file}: not a .tflite file (no TFL3 identifier).", file=sys.stderr)
         return 1
-    if args.image and not os.path.isfile(args.image):
-        print(f"{args.image}: no such image (--image).", file=sys.stderr)
-        return 1
+    if args.image:
+        from kerasnets.images import ImageError, load_image
+
+        try:
+            load_image(args.image)
+        except (ImageError, OSError) as e:
+            print(f"--image {e}", file=sys.stderr)
+            return 1
     if args.json:
         from kerasnets.utils import OutputError, check_output
 
