@@ -151,7 +151,7 @@ def measure(model, label, quantizations, output_dir, threads, dataset=None, prog
 
 def markdown(rows, threads, cpu="", rounds=None, runs=None):
     def cell(value, fmt="{:.3f}"):
-        return "–" if value in (None, "") else fmt.format(value)
+        return "–" if value in (None, "") or value != value else fmt.format(value)  # value != value: NaN
 
     how = (f"median of {rounds} rounds of {runs} runs, files of a configuration timed in alternating order; "
            if rounds else "")
