@@ -13,6 +13,7 @@ refused, so a small file claiming 20000x20000 pixels (a "decompression bomb") co
 import os
 import struct
 
+from kerasnets.errors import ImageError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
 from kerasnets.utils import OutputError, atomic_output, captured_stderr, check_output
 
 MAX_IMAGE_PIXELS_ENV = "KERASNETS_MAX_IMAGE_PIXELS"
@@ -22,11 +23,6 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", os.environ.get(MAX_IMAGE_PIX
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-
-
-class ImageError(ValueError):
-    """An image file could not be read; the message names the file and the problem."""
-
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 

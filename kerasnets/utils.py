@@ -6,6 +6,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from kerasnets.errors import OutputError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
+
 _REDIRECT_LOCK = threading.Lock()
 _REDIRECT = {"depth": 0, "saved": None, "sink": None}
 
@@ -101,9 +103,6 @@ def atomic_output(path, suffix=None):
         raise
 
 
-class OutputError(ValueError):
-    """An output path cannot be written (missing or read-only folder, a folder where a file goes,
-    an unsupported suffix, an input file); raised before any work is done."""
 
 
 def is_folder_path(path):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from kerasnets.errors import WeightsError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
 from kerasnets.utils import atomic_output, captured_stderr
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications"
@@ -39,8 +40,6 @@ _CHUNK = 1 << 20
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-class WeightsError(RuntimeError):
-    """Pretrained weights could not be obtained or loaded; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

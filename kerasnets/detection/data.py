@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kerasnets.detection.boxes import BoxError, validate_annotations
+from kerasnets.errors import DataError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
 
 SHAPE_CLASSES = ("circle", "rectangle", "triangle")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 
-class DataError(ValueError):
-    """Detection data cannot be used; the message names the file or dataset and the problem."""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasnets.errors import DataError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
 from kerasnets.images import IMAGE_SUFFIXES, ImageError, load_image, resize
 
 #: Folder names recognised as ready-made splits, in order of preference.
@@ -26,8 +27,6 @@ VALIDATION_SPLITS = ("validation", "val", "valid", "test")
 STREAM_SHUFFLE_BUFFER = 2048
 
 
-class DataError(ValueError):
-    """The training data cannot be used; the message names the folder or dataset and the fix."""
 
 
 @dataclass
