@@ -40,8 +40,8 @@ _EXPORTS = {
     "kerasnets.imagenet": ("class_names", "decode_predictions", "preprocess_input"),
     "kerasnets.core.registry": ("ModelSpec", "ModelInfo", "get_model", "list_models", "model_info"),
     "kerasnets.errors": (
-        "KerasnetsError", "UsageError", "WeightsError", "ImageError", "OutputError", "DataError", "BoxError",
-        "ExportError",
+        "KerasnetsError", "UsageError", "InputError", "WeightsError", "ImageError", "OutputError", "DataError",
+        "BoxError", "ExportError",
     ),
     "kerasnets.images": ("load_image",),
     "kerasnets.core.profiler": ("Profile", "profile"),

@@ -2,6 +2,7 @@
 
     KerasnetsError                  anything kerasnets refuses, with a one-line message naming the fix
     ├── UsageError (ValueError)     bad command-line or argument combination: exit status 2
+    ├── InputError (ValueError)     an input file (a saved model, a label file) cannot be used
     ├── ImageError (ValueError)     an image file cannot be read
     ├── OutputError (ValueError)    an output path cannot be written (checked before any work)
     ├── DataError (ValueError)      a data set (image folder, COCO file, tfds name) cannot be used
@@ -38,6 +39,10 @@ class UsageError(KerasnetsError, ValueError):
     """The arguments cannot work together (the apps exit with status 2, like argparse)."""
 
     exit_status = EXIT_USAGE
+
+
+class InputError(KerasnetsError, ValueError):
+    """An input file (a saved model, a label file, ...) is missing or cannot be used."""
 
 
 class ImageError(KerasnetsError, ValueError):

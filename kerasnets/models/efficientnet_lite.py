@@ -50,7 +50,9 @@ from kerasnets.core.weights import (
     WeightsFile,
     WeightsSpec,
     cache_dir,
+    check_free_space,
     file_digest,
+    writing_cache,
 )
 from kerasnets.models import blocks
 from kerasnets.models.layers import StochasticDepth
@@ -284,7 +286,8 @@ def converted_weights_path(variant, log=None):
     model = EfficientNetLite(variant, weights=None, name=f"efficientnet_lite{variant}")
     assign_torch_state(model, state, _plan(variant), pth)
     torch_weights.ensure_cache_folder()
-    with atomic_output(target, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
+    check_free_space(target, sum(math.prod(w.shape) * 4 for w in model.weights))
+    with writing_cache(target), atomic_output(target, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
         model.save_weights(tmp)
         torch_weights.record_digest(target, tmp)
     if log is not None:
