@@ -56,6 +56,7 @@ def check_arguments(args):
     """Everything that can be wrong with the arguments, found before any work (and before TensorFlow
     starts): nothing is built, converted or written when one fails."""
     from export.checks import (
+        MIN_CALIBRATION_IMAGES,
         check_keras_source,
         check_saved_model_destination,
         check_tflite_output,
@@ -74,6 +75,9 @@ def check_arguments(args):
         check_saved_model_destination(args.saved_model, inputs=inputs + [args.output])
         if os.path.abspath(args.saved_model) == os.path.abspath(args.output):
             raise ExportError(f"{args.saved_model}: --saved-model and --output name the same path.")
+    if args.quantize == "int8" and not args.representative and not args.qat_data:
+        raise ExportError("--quantize int8 calibrates on typical images: give a folder of them with --representative "
+                          f"DIR (at least {MIN_CALIBRATION_IMAGES}; images/ has 3 samples to try it).")
     if args.prune is not None and not args.qat_data:
         raise ExportError("--prune fine-tunes while pruning: give the training images with --qat-data DIR.")
     for option, folder in (("--representative", args.representative), ("--verify-images", args.verify_images),

@@ -81,6 +81,66 @@ def current_umask():
     return mask
 
 
+#: A temporary left by a process that still runs is removed only after this long (seconds).
+STALE_AFTER_S = 24 * 3600
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder, prefix):
+    """Remove what a killed process left in `folder` under `prefix` (`.<name>.<pid>.*.part*` files of
+    atomic_output, `<prefix><pid>-*` folders of temporary_folder): entries whose process is gone, or
+    that are older than STALE_AFTER_S. Returns the number removed; never raises."""
+    import shutil
+    import time
+
+    removed = 0
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return 0
+    for entry in entries:
+        rest = entry.name[len(prefix):]
+        pid_text = rest.split(".", 1)[0].split("-", 1)[0]
+        if not pid_text.isdigit() or (".part" not in rest and not entry.is_dir(follow_symlinks=False)):
+            continue
+        try:
+            old = time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+            if int(pid_text) == os.getpid() and not old:
+                continue
+            if old or not _process_alive(int(pid_text)):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+@contextlib.contextmanager
+def temporary_folder(prefix):
+    """A temporary folder `<tmp>/<prefix><pid>-XXXX`, removed afterwards; the ones a killed process
+    left (its pid is gone) are removed first."""
+    import shutil
+
+    remove_stale_temporaries(tempfile.gettempdir(), prefix)
+    folder = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_output(path, suffix=None):
     """Yield a temporary path beside `path`; on success it is renamed to `path`, else removed.
@@ -91,7 +151,8 @@ def atomic_output(path, suffix=None):
     """
     path = Path(path)
     suffix = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".part{suffix}")
+    remove_stale_temporaries(path.parent, f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".part{suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -125,6 +186,19 @@ def _same_file(a, b):
         return False
 
 
+def _write_problem(folder):
+    """None if a file can be created in `folder` (tried: a permission check is not enough for root, nor
+    for /proc, read-only mounts or full quotas), else the reason."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".kerasnets-write-check-")
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
+
+
 def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False, create_parents=False,
                  default_suffix=None):
     """Check, before any work is done, that `path` can be written; raise OutputError naming the fix.
@@ -144,8 +218,9 @@ def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False,
         parent = _nearest_existing(text)
         if not parent.is_dir():
             raise OutputError(f"{text}: cannot create the {what} because {parent} is a file, not a folder.")
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"{text}: cannot write the {what}; {parent} is not writable.")
+        problem = "not writable" if not os.access(parent, os.W_OK) else _write_problem(parent)
+        if problem:
+            raise OutputError(f"{text}: cannot write the {what}; {parent} is not writable ({problem}).")
         return text
     if os.path.isdir(text):
         hint = f" ending in {suffixes[0]}" if suffixes else ""
@@ -172,6 +247,10 @@ def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False,
         parent = ancestor
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{text}: the folder {parent} is not writable.")
+    problem = _write_problem(parent)
+    if problem:
+        raise OutputError(f"{text}: no file can be written in the folder {parent} ({problem}); choose another "
+                          f"{what} path.")
     return text
 
 

@@ -66,6 +66,9 @@ def to_gray8(image):
     elif np.issubdtype(a.dtype, np.floating):
         if not np.all(np.isfinite(a)):
             raise ValueError("the image has NaN or infinite pixels.")
+        if a.min() < 0 or a.max() > 255:
+            raise ValueError(f"float pixels must be in [0, 1] or [0, 255]; received values from {a.min():g} to "
+                             f"{a.max():g} (undo the network preprocessing, e.g. the [-1, 1] scaling, first).")
         a = a * 255.0 if a.max() <= 1.0 else a
     elif a.dtype != np.uint8 and (a.min() < 0 or a.max() > 255):
         raise ValueError(f"integer pixels must be in 0-255 ({a.dtype} values from {a.min()} to {a.max()}); "
@@ -306,6 +309,9 @@ class FisherVector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                                  f"{sample[0].shape[1]}-dimensional ones.")
             sample.append(d[rng.choice(len(d), keep, replace=False)] if len(d) > keep else d)
         sample = np.concatenate(sample)
+        if np.ptp(sample, axis=0).max() == 0:
+            raise ValueError(f"the {len(images)} images give {len(sample)} identical descriptors (no texture at all, "
+                             "e.g. all-black or flat images); fit the FisherVector on real photos.")
         if len(sample) > self.max_descriptors:
             sample = sample[rng.choice(len(sample), self.max_descriptors, replace=False)]
         dimension = sample.shape[1]

@@ -421,6 +421,12 @@ def load_weights(model, weights, spec=None, include_top=True, progress=True):
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"Weights file not found: {path}. Pass weights='imagenet', None, or an existing file.")
+        if path.suffix.lower() in (".pth", ".pt"):
+            raise WeightsError(
+                f"{path} is a PyTorch state dict, and {model.name} has no PyTorch (torchvision) weight mapping: this "
+                "network takes Keras weights files (the keras.applications .h5, or a .weights.h5 saved by Keras). "
+                "The networks that read .pth files are those with torchvision weights (see kerasnets.list_models())."
+            )
         problem = _local_file_problem(path, model)
         if problem is not None:
             raise WeightsError(
