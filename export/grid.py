@@ -142,7 +142,10 @@ def chart(rows, path, title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m export grid", description=__doc__.split("\n\n")[0])
+    from kerasnets.errors import program_name
+
+    parser = argparse.ArgumentParser(prog=f"{program_name('python -m export')} grid",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", default="mobilenet",
                         help="a network with a width x resolution grid (mobilenet, mobilenetv2) or a family of "
                              "variants (efficientnet_lite)")

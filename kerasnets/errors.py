@@ -91,6 +91,19 @@ def one_line(error):
     return first
 
 
+def app_syntax(message):
+    """A weights message of the Python API (`weights='/path/x.h5'`, `weights=None`) in the apps' option
+    syntax (`--weights PATH`, `--weights none`)."""
+    import re
+
+    text = str(message)
+    text = re.sub(r"pass weights='(/path/to/[^']*)'", r"pass --weights \1", text)
+    text = re.sub(r"Works offline: .*?\(an untrained network\)\.",
+                  "Works offline: efficientnet_lite0 (also _lite1, _lite2), whose ImageNet weights come with pip "
+                  "packages, or --weights none (an untrained network).", text)
+    return text.replace("weights='imagenet', None, or an existing file", "--weights imagenet, none, or a file path")
+
+
 def _os_message(error):
     where = f"{error.filename}: " if getattr(error, "filename", None) else ""
     reason = error.strerror or str(error).splitlines()[0]
@@ -106,11 +119,35 @@ def run_app(main, argv=None):
     """Run an app's `main(argv)`: its return value is the exit status; a KerasnetsError (a ValueError
     raised by a builder, an OSError of the file system) becomes `error: <one line>` on stderr and
     status 1 (2 for a UsageError). Other exceptions are bugs and keep their traceback."""
+    import warnings
+
+    from kerasnets.utils import filtered_stderr
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    original = warnings.formatwarning
+
+    def format_warning(message, category, filename, lineno, line=None):
+        """kerasnets' own warnings as `warning: <message>`; others keep Python's format."""
+        if getattr(category, "__module__", "").startswith(("kerasnets", "export")) or filename.startswith(_PACKAGES):
+            return f"warning: {message}\n"
+        return original(message, category, filename, lineno, line)
+
+    warnings.formatwarning = format_warning
     try:
-        return main(argv)
-    except (KerasnetsError, ValueError, OSError) as e:
-        print(f"error: {one_line(e)}", file=sys.stderr)
-        return getattr(e, "exit_status", EXIT_RUNTIME)
-    except KeyboardInterrupt:
-        print("error: interrupted; outputs already written are complete, nothing is half-written.", file=sys.stderr)
-        return 130
+        with filtered_stderr():
+            try:
+                return main(argv)
+            except (KerasnetsError, ValueError, OSError) as e:
+                text = one_line(e)
+                print(f"error: {app_syntax(text) if isinstance(e, WeightsError) else text}", file=sys.stderr)
+                return getattr(e, "exit_status", EXIT_RUNTIME)
+            except KeyboardInterrupt:
+                print("error: interrupted; every file already written is complete, none is half-written.",
+                      file=sys.stderr)
+                return 130
+    finally:
+        warnings.formatwarning = original
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGES = (os.path.join(_ROOT, "kerasnets") + os.sep, os.path.join(_ROOT, "export") + os.sep)
