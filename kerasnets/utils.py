@@ -313,8 +313,8 @@ def lazy_exports(package, exports):
 #: probes and converter chatter (E-level lines among them: "failed call to cuInit", oneDNN's int64 note).
 NOISE_PATTERNS = (
     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
-    r"[IW]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] .*",  # absl INFO / WARNING lines
-    r"E\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] (?:failed call to cuInit|.*oneDNN|Unable to register cu|"
+    r"[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] .*",  # absl INFO / WARNING lines
+    r"E\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] (?:failed call to cuInit|.*oneDNN|Unable to register cu|"
     r".*computation placer already registered|.*TF-TRT|.*cuda|.*CUDA).*",
     r"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.",
     r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
