@@ -384,3 +384,26 @@ def filtered_stderr(patterns=NOISE_PATTERNS):
         thread.join(timeout=5)
         os.close(read_end)
         os.close(saved)
+
+
+#: The default of an argument that was not passed (renamed_argument tells it from None).
+class _Unset:
+    def __repr__(self):
+        return "<not given>"
+
+
+UNSET = _Unset()
+
+
+def renamed_argument(function, new, new_value, old, old_value, default=None):
+    """The value of an argument renamed from `old` to `new` (one spelling across the package): the
+    new one, else the old one with a DeprecationWarning, else `default`; both at once is an error."""
+    import warnings
+
+    if old_value is UNSET:
+        return default if new_value is UNSET else new_value
+    if new_value is not UNSET:
+        raise TypeError(f"{function}() got both {new}= and its old spelling {old}=; pass {new}= only.")
+    warnings.warn(f"{function}({old}=...) is deprecated; the argument is spelt {new}= everywhere in kerasnets.",
+                  DeprecationWarning, stacklevel=3)
+    return old_value

@@ -569,3 +569,20 @@ def test_run_app_statuses_and_one_line(capsys):
     assert len(lines) == 4
     with pytest.raises(KeyError):  # a bug keeps its traceback
         run_app(fails(KeyError("bug")))
+
+
+def test_one_spelling_per_argument_old_ones_warn():
+    import inspect
+
+    import kerasnets
+    from kerasnets.train import build_classifier, fine_tune
+    from kerasnets.train.scenarios import apply_scenario
+
+    for function in (build_classifier, fine_tune, apply_scenario):
+        assert "freeze_batchnorm" in inspect.signature(function).parameters, function
+    assert "scale" in inspect.signature(kerasnets.EfficientNetLite).parameters
+    with pytest.warns(DeprecationWarning, match=r"EfficientNetLite\(variant=\.\.\.\) is deprecated; .* scale="):
+        model = kerasnets.EfficientNetLite(variant=1, weights=None, input_shape=(64, 64, 3), include_top=False)
+    assert model.name == "efficientnet_lite1"
+    with pytest.raises(TypeError, match="got both scale= and its old spelling variant="):
+        kerasnets.EfficientNetLite(1, variant=1, weights=None)
