@@ -586,3 +586,18 @@ def test_one_spelling_per_argument_old_ones_warn():
     assert model.name == "efficientnet_lite1"
     with pytest.raises(TypeError, match="got both scale= and its old spelling variant="):
         kerasnets.EfficientNetLite(1, variant=1, weights=None)
+
+
+def test_profiler_reads_no_private_keras_attributes():
+    import inspect
+
+    import keras
+
+    from kerasnets.core import profiler
+
+    assert "_inbound_nodes" not in inspect.getsource(profiler)
+    inputs = keras.Input((4, 4, 3))
+    shared = keras.layers.Conv2D(5, 3, padding="same", name="shared")
+    model = keras.Model(inputs, keras.layers.Add()([shared(inputs), shared(inputs)]))
+    row = next(r for r in profiler.profile(model).layers if r.name == "shared")
+    assert row.macs == 2 * 4 * 4 * 5 * 3 * 3 * 3 and row.output_shape == (None, 4, 4, 5)  # two calls

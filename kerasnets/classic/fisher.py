@@ -309,9 +309,6 @@ class FisherVector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
                                  f"{sample[0].shape[1]}-dimensional ones.")
             sample.append(d[rng.choice(len(d), keep, replace=False)] if len(d) > keep else d)
         sample = np.concatenate(sample)
-        if np.ptp(sample, axis=0).max() == 0:
-            raise ValueError(f"the {len(images)} images give {len(sample)} identical descriptors (no texture at all, "
-                             "e.g. all-black or flat images); fit the FisherVector on real photos.")
         if len(sample) > self.max_descriptors:
             sample = sample[rng.choice(len(sample), self.max_descriptors, replace=False)]
         dimension = sample.shape[1]
@@ -319,13 +316,16 @@ class FisherVector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise ValueError(f"FisherVector pca_components={self.pca_components} exceeds the descriptors' dimension "
                              f"({dimension}) or their number ({len(sample)}); use at most "
                              f"{min(dimension, len(sample))}.")
+        if self.n_components > len(sample):
+            raise ValueError(f"FisherVector n_components={self.n_components} exceeds the {len(sample)} descriptors "
+                             "sampled to fit the mixture; use fewer components, more images, or a denser grid.")
+        if np.ptp(sample, axis=0).max() == 0:
+            raise ValueError(f"the {len(images)} images give {len(sample)} identical descriptors (no texture at all, "
+                             "e.g. all-black or flat images); fit the FisherVector on real photos.")
         pca = None
         if self.pca_components is not None:
             pca = PCA(n_components=self.pca_components, random_state=rng)
             sample = pca.fit_transform(sample)
-        if self.n_components > len(sample):
-            raise ValueError(f"FisherVector n_components={self.n_components} exceeds the {len(sample)} descriptors "
-                             "sampled to fit the mixture; use fewer components, more images, or a denser grid.")
         gmm = GaussianMixture(n_components=self.n_components, covariance_type="diag", max_iter=self.gmm_max_iter,
                               random_state=rng, verbose=1 if self.verbose else 0)
         gmm.fit(sample)
