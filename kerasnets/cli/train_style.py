@@ -24,7 +24,7 @@ def main(argv=None):
     return run_app(_main, argv)
 
 
-def _main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content-dir", required=True, help="folder of training photos")
     parser.add_argument("--style", required=True, help="the style image")
@@ -40,6 +40,11 @@ def _main(argv=None):
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         parser.error(f"--epochs and --batch-size must be at least 1; received {args.epochs} and {args.batch_size}")
+    return args
+
+
+def _main(argv=None):
+    args = parse_args(argv)
     check_output(args.output, what="transform network (--output)", suffixes=(".keras",), inputs=[args.style])
     if args.tflite:
         check_output(args.tflite, what="--tflite file", suffixes=(".tflite",), inputs=[args.style])
