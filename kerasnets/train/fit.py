@@ -51,6 +51,8 @@ def fine_tune(model, train, validation=None, *, scenario="feature_extractor", ep
             phase_callbacks.append(cosine_schedule(rate, first_epoch, last_epoch))
         if precise_statistics and trainable_batch_norms(model):
             phase_callbacks.append(PreciseBatchNorm(train))
+        if last_epoch == 1 and verbose not in (0, "silent") and epochs > 1:
+            print(f"Epoch 1/{epochs}")  # Keras leaves out the header of a one-epoch fit
         history = model.fit(train, validation_data=validation, epochs=last_epoch, initial_epoch=first_epoch,
                             callbacks=phase_callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself
         log.add(name, history)

@@ -96,7 +96,9 @@ def describe(model):
     params = sum(math.prod(w.shape) for w in model.trainable_weights)
     total = sum(math.prod(w.shape) for w in model.weights)
     if trained:
-        where = f"blocks {trained[0]}-{len(blocks) - 1} of {len(blocks)} (from {blocks[trained[0]][0].name})"
+        block = blocks[trained[0]]
+        first = next((layer.name for layer in block if layer.trainable_weights), block[0].name)
+        where = f"blocks {trained[0]}-{len(blocks) - 1} of {len(blocks)} (from {first})"
     else:
         where = f"none of its {len(blocks)} blocks"
     return f"{base.name}: trains {where} + the classifier; {params:,} of {total:,} parameters trainable."
