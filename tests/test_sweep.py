@@ -601,3 +601,16 @@ def test_profiler_reads_no_private_keras_attributes():
     model = keras.Model(inputs, keras.layers.Add()([shared(inputs), shared(inputs)]))
     row = next(r for r in profiler.profile(model).layers if r.name == "shared")
     assert row.macs == 2 * 4 * 4 * 5 * 3 * 3 * 3 and row.output_shape == (None, 4, 4, 5)  # two calls
+
+
+def test_P12g_P12h_detection_inputs_are_checked_by_one_function():
+    """The check Detector.detect calls (wired in with the detection refactoring, issue 26)."""
+    from kerasnets.errors import ImageError
+    from kerasnets.images import check_rgb_images
+
+    image = np.zeros((8, 8, 3), np.float32)
+    assert len(check_rgb_images([image, image.astype(np.uint8)])) == 2
+    with pytest.raises(ImageError, match=r"detect: image 1 has NaN or infinite pixels"):
+        check_rgb_images([image, np.full((8, 8, 3), np.nan, np.float32)])
+    with pytest.raises(ImageError, match=r"image 0 has shape \(8, 8\); RGB images \(H, W, 3\) are needed \(a gray"):
+        check_rgb_images([np.zeros((8, 8), np.uint8)])
