@@ -113,7 +113,7 @@ def verification_images(args, size):
 
     folder = args.verify_images or args.representative
     if folder:
-        return np.concatenate(representative_images(folder, size, limit=32))
+        return np.concatenate(representative_images(folder, size, limit=32, calibration=False))
     rng = np.random.default_rng(0)
     return rng.uniform(0, 255, (8, *size, 3)).astype("float32")
 

@@ -362,7 +362,7 @@ def export_from_cli(args, model, step):
         from export.tflite import representative_images
 
         step(f"verifying with the LiteRT interpreter on {folder}")
-        images = np.concatenate(representative_images(folder, tuple(model.image_size), limit=32))
+        images = np.concatenate(representative_images(folder, tuple(model.image_size), limit=32, calibration=False))
         print(verify_detector(args.output, model, images))
     else:
         step("verification skipped (" + ("--no-verify" if not args.verify else "no --verify-images") + ")")

@@ -53,9 +53,10 @@ def load_labels(labels, classes):
     return labels
 
 
-def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
+def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES, calibration=True):
     """Calibration images as float32 `[1, H, W, 3]` arrays with 0-255 pixels, from a folder of
-    images, a `tf.data.Dataset`, or an iterable of arrays (single images or batches)."""
+    images, a `tf.data.Dataset`, or an iterable of arrays (single images or batches). With
+    `calibration` (int8), fewer than MIN_CALIBRATION_IMAGES give a CalibrationWarning."""
     from kerasnets.train.datasets import image_files, read_images
 
     if isinstance(data, (str, os.PathLike)):
@@ -65,7 +66,8 @@ def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
         images = read_images(image_files(folder)[:limit * 2], size, limit=limit)
         if not len(images):
             raise ExportError(f"{folder}: no readable images to calibrate int8 quantization with.")
-        warn_few_calibration_images(len(images), folder)
+        if calibration:
+            warn_few_calibration_images(len(images), folder)
         return [image[None] for image in images]
     if hasattr(data, "as_numpy_iterator"):
         data = data.as_numpy_iterator()
@@ -79,7 +81,8 @@ def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
             samples.append(image[None])
     if not samples:
         raise ExportError("representative_data is empty.")
-    warn_few_calibration_images(min(len(samples), limit), "representative_data")
+    if calibration:
+        warn_few_calibration_images(min(len(samples), limit), "representative_data")
     return samples[:limit]
 
 

@@ -435,6 +435,9 @@ def test_X01_few_calibration_images_warn():
 
     with pytest.warns(CalibrationWarning, match=r"int8 calibration on only 4 images .* use at least 32"):
         assert len(representative_images([np.zeros((4, 8, 8, 3), np.float32)], (8, 8))) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # verification images are not calibration: no warning
+        representative_images([np.zeros((4, 8, 8, 3), np.float32)], (8, 8), calibration=False)
 
 
 def test_X01_empty_detector_comparison_says_nothing_to_compare():
