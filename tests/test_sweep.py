@@ -617,3 +617,18 @@ def test_P12g_P12h_detection_inputs_are_checked_by_one_function():
         check_rgb_images([image, np.full((8, 8, 3), np.nan, np.float32)])
     with pytest.raises(ImageError, match=r"image 0 has shape \(8, 8\); RGB images \(H, W, 3\) are needed \(a gray"):
         check_rgb_images([np.zeros((8, 8), np.uint8)])
+
+
+def test_readme_found_transform_network_trained_at_one_size_stylises_any(tmp_path, capsys):
+    """train_style saves the network with its training crop as input shape; the fast mode of
+    style_transfer runs it at the photo's size (found by tests/test_readme.py)."""
+    from kerasnets.cli import style_transfer
+    from kerasnets.images import load_image, save_image
+    from kerasnets.style import TransformNet
+
+    TransformNet((16, 16, 3), residual_blocks=1).save(tmp_path / "t.keras")
+    save_image(tmp_path / "photo.png", np.full((30, 40, 3), 120, np.uint8))
+    argv = ["--content", str(tmp_path / "photo.png"), "--transform-model", str(tmp_path / "t.keras"), "--output",
+            str(tmp_path / "fast.png"), "--size", "40"]
+    assert style_transfer.main(argv) == 0, capsys.readouterr().err
+    assert load_image(tmp_path / "fast.png").shape == (28, 40, 3)

@@ -82,7 +82,7 @@ def _main(argv=None):
     if args.transform_model:
         import kerasnets
 
-        model = kerasnets.load_model(args.transform_model, compile=False)
+        model = any_size(kerasnets.load_model(args.transform_model, compile=False), keras)
         batch = style.as_image_batch(content, args.size)
         h, w = (int(d) // 4 * 4 for d in batch.shape[1:3])
         result = model.predict(keras.ops.convert_to_numpy(batch)[:, :h, :w], verbose=0)[0]
@@ -105,6 +105,21 @@ def _main(argv=None):
     print(f"Loss {history[0][0]:.4g} -> {history[-1][0]:.4g} in {len(history)} iterations; written to "
         f"{args.output}")
     return 0
+
+
+def any_size(model, keras):
+    """The transform network for images of any size: train_style saves it with its training crop as
+    the input shape; the layers are convolutions, so the same layers and weights take any size."""
+    shape = model.input_shape
+    if not isinstance(shape, tuple) or shape[1:3] == (None, None):
+        return model
+    config = model.get_config()
+    for layer in config["layers"]:
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["batch_shape"] = [None, None, None, shape[-1]]
+    free = keras.Model.from_config(config)
+    free.set_weights(model.get_weights())
+    return free
 
 
 if __name__ == "__main__":
