@@ -121,7 +121,7 @@ def run_app(main, argv=None):
     status 1 (2 for a UsageError). Other exceptions are bugs and keep their traceback."""
     import warnings
 
-    from kerasnets.utils import filtered_stderr
+    from kerasnets.logs import filtered_stderr
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     original = warnings.formatwarning

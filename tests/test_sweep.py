@@ -492,7 +492,7 @@ def test_K08_leftovers_of_a_killed_run_are_removed(tmp_path, monkeypatch):
 
 NOISY = r"""
 import os, sys, time
-from kerasnets.utils import filtered_stderr
+from kerasnets.logs import filtered_stderr
 with filtered_stderr():
     for line in (
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
