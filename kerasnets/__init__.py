@@ -206,6 +206,7 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):
         return keras.models.load_model(text, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first if len(first) <= 300 else f"{first[:300]}..."  # Keras quotes whole configs
         raise ValueError(f"{text}: cannot be loaded as a Keras model ({first}).") from e
 
 
