@@ -39,8 +39,11 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "kerasnets.imagenet": ("class_names", "decode_predictions", "preprocess_input"),
     "kerasnets.core.registry": ("ModelSpec", "ModelInfo", "get_model", "list_models", "model_info"),
-    "kerasnets.core.weights": ("WeightsError",),
-    "kerasnets.images": ("ImageError", "load_image"),
+    "kerasnets.errors": (
+        "KerasnetsError", "UsageError", "InputError", "WeightsError", "ImageError", "OutputError", "DataError",
+        "BoxError", "ExportError",
+    ),
+    "kerasnets.images": ("load_image",),
     "kerasnets.core.profiler": ("Profile", "profile"),
     "kerasnets.models.lenet": ("LeNet5",),
     "kerasnets.models.alexnet": ("AlexNet", "AlexNetTorchvision", "ZFNet"),
@@ -199,6 +202,7 @@ def load_model(path, custom_objects=None, compile=True, safe_mode=True):
         return keras.models.load_model(text, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
     except Exception as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first if len(first) <= 300 else f"{first[:300]}..."  # Keras quotes whole configs
         raise ValueError(f"{text}: cannot be loaded as a Keras model ({first}).") from e
 
 

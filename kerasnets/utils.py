@@ -6,6 +6,9 @@ import tempfile
 import threading
 from pathlib import Path
 
+from kerasnets.errors import OutputError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
+from kerasnets.logs import NOISE_PATTERNS, filtered_stderr  # noqa: F401  (where they lived)
+
 _REDIRECT_LOCK = threading.Lock()
 _REDIRECT = {"depth": 0, "saved": None, "sink": None}
 
@@ -79,6 +82,66 @@ def current_umask():
     return mask
 
 
+#: A temporary left by a process that still runs is removed only after this long (seconds).
+STALE_AFTER_S = 24 * 3600
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder, prefix):
+    """Remove what a killed process left in `folder` under `prefix` (`.<name>.<pid>.*.part*` files of
+    atomic_output, `<prefix><pid>-*` folders of temporary_folder): entries whose process is gone, or
+    that are older than STALE_AFTER_S. Returns the number removed; never raises."""
+    import shutil
+    import time
+
+    removed = 0
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return 0
+    for entry in entries:
+        rest = entry.name[len(prefix):]
+        pid_text = rest.split(".", 1)[0].split("-", 1)[0]
+        if not pid_text.isdigit() or (".part" not in rest and not entry.is_dir(follow_symlinks=False)):
+            continue
+        try:
+            old = time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+            if int(pid_text) == os.getpid() and not old:
+                continue
+            if old or not _process_alive(int(pid_text)):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+@contextlib.contextmanager
+def temporary_folder(prefix):
+    """A temporary folder `<tmp>/<prefix><pid>-XXXX`, removed afterwards; the ones a killed process
+    left (its pid is gone) are removed first."""
+    import shutil
+
+    remove_stale_temporaries(tempfile.gettempdir(), prefix)
+    folder = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_output(path, suffix=None):
     """Yield a temporary path beside `path`; on success it is renamed to `path`, else removed.
@@ -89,7 +152,8 @@ def atomic_output(path, suffix=None):
     """
     path = Path(path)
     suffix = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".part{suffix}")
+    remove_stale_temporaries(path.parent, f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".part{suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -101,9 +165,6 @@ def atomic_output(path, suffix=None):
         raise
 
 
-class OutputError(ValueError):
-    """An output path cannot be written (missing or read-only folder, a folder where a file goes,
-    an unsupported suffix, an input file); raised before any work is done."""
 
 
 def is_folder_path(path):
@@ -126,6 +187,19 @@ def _same_file(a, b):
         return False
 
 
+def _write_problem(folder):
+    """None if a file can be created in `folder` (tried: a permission check is not enough for root, nor
+    for /proc, read-only mounts or full quotas), else the reason."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".kerasnets-write-check-")
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
+
+
 def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False, create_parents=False,
                  default_suffix=None):
     """Check, before any work is done, that `path` can be written; raise OutputError naming the fix.
@@ -145,8 +219,9 @@ def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False,
         parent = _nearest_existing(text)
         if not parent.is_dir():
             raise OutputError(f"{text}: cannot create the {what} because {parent} is a file, not a folder.")
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"{text}: cannot write the {what}; {parent} is not writable.")
+        problem = "not writable" if not os.access(parent, os.W_OK) else _write_problem(parent)
+        if problem:
+            raise OutputError(f"{text}: cannot write the {what}; {parent} is not writable ({problem}).")
         return text
     if os.path.isdir(text):
         hint = f" ending in {suffixes[0]}" if suffixes else ""
@@ -173,6 +248,10 @@ def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False,
         parent = ancestor
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{text}: the folder {parent} is not writable.")
+    problem = _write_problem(parent)
+    if problem:
+        raise OutputError(f"{text}: no file can be written in the folder {parent} ({problem}); choose another "
+                          f"{what} path.")
     return text
 
 
@@ -229,3 +308,26 @@ def lazy_exports(package, exports):
         return sorted(set(vars(sys.modules[package])) | set(location))
 
     return sorted(location), __getattr__, __dir__
+
+
+#: The default of an argument that was not passed (renamed_argument tells it from None).
+class _Unset:
+    def __repr__(self):
+        return "<not given>"
+
+
+UNSET = _Unset()
+
+
+def renamed_argument(function, new, new_value, old, old_value, default=None):
+    """The value of an argument renamed from `old` to `new` (one spelling across the package): the
+    new one, else the old one with a DeprecationWarning, else `default`; both at once is an error."""
+    import warnings
+
+    if old_value is UNSET:
+        return default if new_value is UNSET else new_value
+    if new_value is not UNSET:
+        raise TypeError(f"{function}() got both {new}= and its old spelling {old}=; pass {new}= only.")
+    warnings.warn(f"{function}({old}=...) is deprecated; the argument is spelt {new}= everywhere in kerasnets.",
+                  DeprecationWarning, stacklevel=3)
+    return old_value

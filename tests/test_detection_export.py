@@ -107,7 +107,7 @@ def test_cli_refuses_bad_detector_exports(ssd, tmp_path, capsys):
     assert cli.main([str(model_path), "--labels", str(labels), "--output", str(out)]) == 1
     assert "2 labels for a detector of 3 classes" in capsys.readouterr().err
     assert cli.main([str(model_path), "--quantize", "int8", "--output", str(out)]) == 1
-    assert "representative data" in capsys.readouterr().err
+    assert "calibrates on typical images: give a folder of them with --representative DIR" in capsys.readouterr().err
     assert cli.main([str(model_path), "--quantize", "dynamic", "--output", str(out)]) == 1
     assert "--quantize dynamic is for classifiers" in capsys.readouterr().err
     assert not out.exists()

