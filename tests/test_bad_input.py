@@ -233,6 +233,11 @@ def test_classify_single_image_into_a_new_folder(tmp_path, capsys):
                         "--tflite", "existing_dir"], "existing_dir: is a folder"),
     ("fine_tune.py", ["--data", IMAGES, "--output", "notes.txt/run/model.keras"], "is a file, not a folder"),
     ("model_zoo.py", ["--chart", "zoo.txt"], "zoo.txt: the chart (--chart) must end in .png"),
+    ("visualize.py", ["--image", CAT, "--output", "out.txt"], "out.txt: the output image (--output) must end in .png"),
+    ("visualize.py", ["--image", "p.png", "--output", "p.png"], "p.png: is an input file and would be overwritten"),
+    ("visualize.py", ["--method", "receptive", "--output", "t.png"], "t.png: the table (--output) must end in .md"),
+    ("visualize.py", ["--image", CAT, "--class", "tabbby", "--output", "c.png"],
+     "'tabbby' is not an ImageNet class; close matches: tabby"),
 ])
 def test_outputs_are_checked_before_any_work(tmp_path, app, args, message):
     (tmp_path / "notes.txt").write_text("x")

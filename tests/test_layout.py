@@ -16,7 +16,7 @@ LAYERS = {
     "kerasnets.core": 0, "kerasnets.imagenet": 0, "kerasnets.images": 0, "kerasnets.utils": 0,
     "kerasnets.models": 1,
     "kerasnets.train": 2, "kerasnets.style": 2, "kerasnets.detection": 2, "kerasnets.classic": 2,
-    "kerasnets.applications": 2,
+    "kerasnets.applications": 2, "kerasnets.inspect": 2,
     "export": 3,
     "kerasnets.cli": 4,
 }
