@@ -68,6 +68,10 @@ def check_keras_source(path):
     return text
 
 
+#: Fewer calibration images than this give unstable int8 ranges: the export warns (TF's guide uses ~100-500).
+MIN_CALIBRATION_IMAGES = 32
+
+
 def read_label_file(path):
     """The labels of a label file, one per line (UTF-8), blank lines left out."""
     text = os.fspath(path)

@@ -13,9 +13,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def export_parser():
+    from kerasnets.errors import program_name
+
     parser = argparse.ArgumentParser(
-        prog="python -m export", description="Export a network to TFLite with Android metadata.",
-        epilog="Run 'python -m export grid --help' for the MobileNet width x resolution grid.",
+        prog=program_name("python -m export"), description="Export a network to TFLite with Android metadata.",
+        epilog=f"Run '{program_name('python -m export')} grid --help' for the MobileNet width x resolution grid.",
     )
     parser.add_argument("source", help="a registered network name (e.g. mobilenet, resnet50) or a saved .keras file")
     parser.add_argument("--output", "-o", required=True,
@@ -56,6 +58,7 @@ def check_arguments(args):
     """Everything that can be wrong with the arguments, found before any work (and before TensorFlow
     starts): nothing is built, converted or written when one fails."""
     from export.checks import (
+        MIN_CALIBRATION_IMAGES,
         check_keras_source,
         check_saved_model_destination,
         check_tflite_output,
@@ -74,6 +77,9 @@ def check_arguments(args):
         check_saved_model_destination(args.saved_model, inputs=inputs + [args.output])
         if os.path.abspath(args.saved_model) == os.path.abspath(args.output):
             raise ExportError(f"{args.saved_model}: --saved-model and --output name the same path.")
+    if args.quantize == "int8" and not args.representative and not args.qat_data:
+        raise ExportError("--quantize int8 calibrates on typical images: give a folder of them with --representative "
+                          f"DIR (at least {MIN_CALIBRATION_IMAGES}; images/ has 3 samples to try it).")
     if args.prune is not None and not args.qat_data:
         raise ExportError("--prune fine-tunes while pruning: give the training images with --qat-data DIR.")
     for option, folder in (("--representative", args.representative), ("--verify-images", args.verify_images),
@@ -165,17 +171,16 @@ def run_export(argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    from export.errors import ExportError
-    from kerasnets.core.weights import WeightsError
-    from kerasnets.images import ImageError
+    """`python -m export` / `kerasnets-export`: one line `error: ...` and exit status 1 for bad input, 2 for
+    bad usage, as every app (kerasnets.errors.run_app)."""
+    from kerasnets.errors import run_app
 
-    try:
-        if argv and argv[0] == "grid":
-            from export import grid
+    return run_app(_main, sys.argv[1:] if argv is None else argv)
 
-            return grid.main(argv[1:])
-        return run_export(argv)
-    except (ExportError, ImageError, WeightsError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+
+def _main(argv):
+    if argv and argv[0] == "grid":
+        from export import grid
+
+        return grid.main(argv[1:])
+    return run_export(argv)

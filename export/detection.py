@@ -19,7 +19,6 @@ Every file is written atomically; bad input raises ExportError before anything i
 """
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from export.checks import is_detector
 from export.converter import configure
 from export.errors import ExportError
 from export.verify import quantize_input
-from kerasnets.utils import atomic_output
+from kerasnets.utils import atomic_output, temporary_folder
 
 QUANTIZATIONS = ("none", "float16", "int8")
 POSTPROCESS_OP = "TFLite_Detection_PostProcess"
@@ -114,7 +113,7 @@ def convert_detector(model, quantize="none", representative_data=None, max_detec
     score_threshold = float(config.get("score_thresh", 0.05) if score_threshold is None else score_threshold)
     iou_threshold = float(config.get("nms_thresh", 0.5) if iou_threshold is None else iou_threshold)
     calibration = representative_images(representative_data, tuple(model.image_size)) if quantize == "int8" else None
-    with tempfile.TemporaryDirectory(prefix="kerasnets-detector-") as tmp:
+    with temporary_folder("kerasnets-detector-") as tmp:
         _write_archive(model, tmp, max_detections, score_threshold, iou_threshold)
         converter = configure(tf.lite.TFLiteConverter.from_saved_model(tmp), quantize, calibration)
         converter.inference_output_type = tf.float32  # the postprocess op's outputs are float
@@ -182,10 +181,9 @@ def load_labels(labels, model):
     if labels is None:
         labels = list(getattr(model, "class_names", None) or [str(i) for i in range(model.num_classes)])
     elif isinstance(labels, (str, os.PathLike)):
-        try:
-            labels = [line.strip() for line in Path(labels).read_text().splitlines() if line.strip()]
-        except OSError as e:
-            raise ExportError(f"{labels}: cannot read the label file ({e.strerror}).") from None
+        from export.checks import read_label_file
+
+        labels = read_label_file(labels)  # UTF-8 with or without a byte-order mark, as for classifiers
     labels = [str(x) for x in labels]
     if len(labels) != model.num_classes:
         raise ExportError(f"{len(labels)} labels for a detector of {model.num_classes} classes "
@@ -256,10 +254,18 @@ class DetectorVerification:
     latency_ms: float
     samples: int
     coco: dict = field(default_factory=dict)
+    score_threshold: float = 0.3
+    lite_detections: int | None = None
 
     def __str__(self):
-        text = (f"{os.path.basename(self.path)}: {self.size_bytes / 1e6:.2f} MB, {self.input_dtype} input, "
-                f"outputs {self.output_names}; {self.matched}/{self.keras_detections} Keras detections matched "
+        head = (f"{os.path.basename(self.path)}: {self.size_bytes / 1e6:.2f} MB, {self.input_dtype} input, "
+                f"outputs {self.output_names}; ")
+        if not self.keras_detections:
+            lite = "" if self.lite_detections is None else f" (the .tflite gave {self.lite_detections})"
+            return (head + f"nothing to compare: the Keras model made no detection at score >= "
+                    f"{self.score_threshold:g} on the {self.samples} images{lite}, as an untrained detector does; "
+                    f"{self.latency_ms:.1f} ms/image (LiteRT, CPU)")
+        text = (head + f"{self.matched}/{self.keras_detections} Keras detections matched "
                 f"(IoU mean {self.mean_iou:.3f}, min {self.min_iou:.3f}; same class {self.same_class:.1%}; "
                 f"max |score diff| {self.max_score_diff:.3f}) on {self.samples} images; "
                 f"{self.latency_ms:.1f} ms/image (LiteRT, CPU)")
@@ -326,7 +332,9 @@ def verify_detector(path, model, images, dataset=None, score_threshold=0.3, repe
         output_names=summary.output_names, ops=sorted(set(op_names(data))), matched=int(np.sum(ious > 0)),
         keras_detections=len(ious), mean_iou=float(ious.mean()) if len(ious) else float("nan"),
         min_iou=float(ious.min()) if len(ious) else float("nan"), same_class=float(same.mean()) if len(same) else 1.0,
-        max_score_diff=float(diffs.max()) if len(diffs) else 0.0, latency_ms=latency, samples=len(images), coco=coco)
+        max_score_diff=float(diffs.max()) if len(diffs) else 0.0, latency_ms=latency, samples=len(images), coco=coco,
+        score_threshold=score_threshold,
+        lite_detections=int(sum(int(np.sum(np.asarray(d["scores"]) >= score_threshold)) for d in lite)))
 
 
 # --- python -m export DETECTOR.keras ------------------------------------------------------------------
@@ -338,9 +346,11 @@ def export_from_cli(args, model, step):
         raise ExportError(f"detectors export as {', '.join(QUANTIZATIONS)}; --quantize {args.quantize} is for "
                           "classifiers.")
     for flag, value in (("--qat-data", args.qat_data), ("--prune", args.prune), ("--saved-model", args.saved_model),
-                        ("--int8-io", args.int8_io), ("--size", args.size), ("--alpha", args.alpha)):
+                        ("--int8-io", args.int8_io), ("--size", args.size), ("--alpha", args.alpha),
+                        ("--preprocessing", args.preprocessing)):
         if value:
-            raise ExportError(f"{flag} is not supported for detectors; the .keras file fixes the model and its size.")
+            raise ExportError(f"{flag} is not supported for detectors; the .keras file fixes the model, its size and "
+                              "its input normalisation (RGB pixels 0-255).")
     what = "float32" if args.quantize == "none" else args.quantize
     step(f"converting {type(model).__name__} with {POSTPROCESS_OP} to TFLite ({what}"
          + (f", calibrating on {args.representative}" if args.quantize == "int8" else "") + ")")

@@ -1,5 +1,3 @@
 """The one exception the export layer raises for bad input: its message names the problem and the fix."""
 
-
-class ExportError(ValueError):
-    """An export could not be done; nothing was written under the output name."""
+from kerasnets.errors import ExportError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)

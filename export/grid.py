@@ -142,7 +142,10 @@ def chart(rows, path, title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m export grid", description=__doc__.split("\n\n")[0])
+    from kerasnets.errors import program_name
+
+    parser = argparse.ArgumentParser(prog=f"{program_name('python -m export')} grid",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--family", default="mobilenet",
                         help="a network with a width x resolution grid (mobilenet, mobilenetv2) or a family of "
                              "variants (efficientnet_lite)")
@@ -157,17 +160,18 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="LiteRT threads for the latency (default 1)")
     parser.add_argument("--output-dir", required=True, help="folder for the .tflite files and the report")
     args = parser.parse_args(argv)
-    if args.quantize == "int8" and not args.representative:
-        raise ExportError("the int8 grid needs calibration images: --representative DIR (or choose --quantize none).")
     from kerasnets.core.registry import specs
     from kerasnets.utils import import_keras_quietly
 
-    import_keras_quietly()
+    import_keras_quietly()  # the registry loads the builders (and Keras): without TensorFlow's start-up lines
+
     grids = {spec.name: spec.grid for spec in specs() if spec.grid is not None}
     families = {spec.family for spec in specs() if len(family_variants(spec.family)) > 1} - set(grids)
     if args.family not in grids and args.family not in families:
         raise ExportError(f"no grid is defined for {args.family!r}; choose a width x resolution grid "
                           f"({', '.join(sorted(grids))}) or a family of variants ({', '.join(sorted(families))}).")
+    if args.quantize == "int8" and not args.representative:
+        raise ExportError("the int8 grid needs calibration images: --representative DIR (or choose --quantize none).")
     weights = None if args.weights == "none" else args.weights
     progress = lambda text: print(text, flush=True)  # noqa: E731
     if args.family in grids:

@@ -7,20 +7,32 @@ input quantization is pinned to scale 1, zero point 0, so raw pixel bytes are th
 
 import itertools
 import os
-import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from export import metadata as metadata_lib
-from export.checks import read_label_file
+from export.checks import MIN_CALIBRATION_IMAGES, read_label_file
 from export.converter import QUANTIZATIONS, configure
 from export.errors import ExportError
 from export.saved_model import resolve_preprocessing, with_preprocessing, write_saved_model
-from kerasnets.utils import OutputError, atomic_output, check_output
+from kerasnets.utils import OutputError, atomic_output, check_output, temporary_folder
 
 REPRESENTATIVE_SAMPLES = 100
+
+
+class CalibrationWarning(UserWarning):
+    """int8 calibration on too few images."""
+
+
+def warn_few_calibration_images(count, source):
+    if count < MIN_CALIBRATION_IMAGES:
+        warnings.warn(
+            f"int8 calibration on only {count} image{'s' if count != 1 else ''} ({source}): the quantization ranges "
+            f"may not fit real inputs; use at least {MIN_CALIBRATION_IMAGES} typical images ({REPRESENTATIVE_SAMPLES} "
+            "are read when available).", CalibrationWarning, stacklevel=3)
 
 
 def load_labels(labels, classes):
@@ -53,6 +65,7 @@ def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
         images = read_images(image_files(folder)[:limit * 2], size, limit=limit)
         if not len(images):
             raise ExportError(f"{folder}: no readable images to calibrate int8 quantization with.")
+        warn_few_calibration_images(len(images), folder)
         return [image[None] for image in images]
     if hasattr(data, "as_numpy_iterator"):
         data = data.as_numpy_iterator()
@@ -66,6 +79,7 @@ def representative_images(data, size, limit=REPRESENTATIVE_SAMPLES):
             samples.append(image[None])
     if not samples:
         raise ExportError("representative_data is empty.")
+    warn_few_calibration_images(min(len(samples), limit), "representative_data")
     return samples[:limit]
 
 
@@ -83,7 +97,7 @@ def convert(model, quantize="none", representative_data=None, preprocessing=None
     wrapped = with_preprocessing(model, preprocessing, size)
     height, width = wrapped.input_shape[1:3]
     calibration = representative_images(representative_data, (height, width)) if quantize == "int8" else None
-    with tempfile.TemporaryDirectory(prefix="kerasnets-export-") as tmp:
+    with temporary_folder("kerasnets-export-") as tmp:
         write_saved_model(wrapped, tmp, batch_size=1)
         return _convert_saved_model(tmp, model.name, quantize, calibration, int8_io)
 
@@ -151,7 +165,7 @@ def image_model_to_tflite(model, path, size, quantize="float16"):
     inputs = keras_input((height, width, 3))
     fixed = type(model)(inputs, model(inputs), name=model.name) if model.input_shape[1] is None else model
     _check_writable(path)
-    with tempfile.TemporaryDirectory(prefix="kerasnets-export-") as tmp:
+    with temporary_folder("kerasnets-export-") as tmp:
         write_saved_model(fixed, tmp, batch_size=1, output_name="image")
         data = _convert_saved_model(tmp, model.name, quantize)
     with atomic_output(path) as out:

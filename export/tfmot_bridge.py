@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ from export import metadata as metadata_lib
 from export.errors import ExportError
 from export.saved_model import image_size, resolve_preprocessing
 from export.tflite import _check_writable, check_quantization, load_labels
-from kerasnets.utils import atomic_output
+from kerasnets.utils import atomic_output, temporary_folder
 
 WORKER = "export._tfmot_worker"
 
@@ -81,7 +80,7 @@ def optimize_to_tflite(model, path, data, epochs=1, sparsity=None, preprocessing
     x, y = _training_arrays(data, (height, width))
     if y.max() >= classes:
         raise ExportError(f"the training data has labels up to {int(y.max())} but the model has {classes} classes.")
-    with tempfile.TemporaryDirectory(prefix="kerasnets-tfmot-") as job:
+    with temporary_folder("kerasnets-tfmot-") as job:
         job_dir = Path(job)
         (job_dir / "model.json").write_text(json.dumps(model.get_config()))
         np.savez(job_dir / "weights.npz", *[np.asarray(w) for w in model.get_weights()])

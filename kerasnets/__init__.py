@@ -39,8 +39,11 @@ __version__ = "0.2.0"
 _EXPORTS = {
     "kerasnets.imagenet": ("class_names", "decode_predictions", "preprocess_input"),
     "kerasnets.core.registry": ("ModelSpec", "ModelInfo", "get_model", "list_models", "model_info"),
-    "kerasnets.core.weights": ("WeightsError",),
-    "kerasnets.images": ("ImageError", "load_image"),
+    "kerasnets.errors": (
+        "KerasnetsError", "UsageError", "InputError", "WeightsError", "ImageError", "OutputError", "DataError",
+        "BoxError", "ExportError",
+    ),
+    "kerasnets.images": ("load_image",),
     "kerasnets.core.profiler": ("Profile", "profile"),
     "kerasnets.models.lenet": ("LeNet5",),
     "kerasnets.models.alexnet": ("AlexNet", "AlexNetTorchvision", "ZFNet"),

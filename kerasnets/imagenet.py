@@ -52,9 +52,15 @@ def decode_predictions(preds, top=5):
             f"received an array of shape {tuple(preds.shape)}. Pass the output of a model built "
             "with include_top=True and classes=1000 (add a batch axis for a single image)."
         )
-    if not np.issubdtype(preds.dtype, np.number) or not np.all(np.isfinite(preds)):
-        bad = ~np.isfinite(preds.astype("float64", copy=False)) if np.issubdtype(preds.dtype, np.number) else None
-        where = f" in {int(bad.any(axis=1).sum())} of {len(preds)} samples" if bad is not None else ""
+    if not (np.issubdtype(preds.dtype, np.number) or preds.dtype == np.bool_):
+        raise ValueError(
+            f"decode_predictions expects numeric scores (the model's probabilities); received an array of "
+            f"{preds.dtype.name if preds.dtype.kind not in 'UO' else 'strings or objects'} (dtype {preds.dtype}). "
+            "Pass model.predict(x), not labels or file names."
+        )
+    if not np.all(np.isfinite(preds)):
+        bad = ~np.isfinite(preds.astype("float64", copy=False))
+        where = f" in {int(bad.any(axis=1).sum())} of {len(preds)} samples"
         raise ValueError(
             f"decode_predictions received non-finite scores (NaN or infinity){where}; they cannot be ranked. The "
             "model diverged or its input was invalid (check the preprocessing and the weights)."

@@ -13,6 +13,7 @@ refused, so a small file claiming 20000x20000 pixels (a "decompression bomb") co
 import os
 import struct
 
+from kerasnets.errors import ImageError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
 from kerasnets.utils import OutputError, atomic_output, captured_stderr, check_output
 
 MAX_IMAGE_PIXELS_ENV = "KERASNETS_MAX_IMAGE_PIXELS"
@@ -22,11 +23,6 @@ os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", os.environ.get(MAX_IMAGE_PIX
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-
-
-class ImageError(ValueError):
-    """An image file could not be read; the message names the file and the problem."""
-
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm")
 
@@ -295,3 +291,26 @@ def save_image(path, image_rgb):
         raise ImageError(f"{path}: OpenCV cannot write images with the suffix {suffix!r}; use .png or .jpg.")
     with atomic_output(path) as tmp:
         tmp.write_bytes(encoded.tobytes())
+
+
+def check_rgb_images(images, what="detect"):
+    """Check a list (or `[N, H, W, 3]` array) of RGB images before a network sees them: each `(H, W, 3)`,
+    numeric, with finite pixels. Raises ImageError naming the image and the fix; returns the list.
+
+    For the detectors' `detect` (a grayscale array or a NaN image otherwise gives a raw Keras error or
+    no detections without a word)."""
+    checked = []
+    for index, image in enumerate(images if not isinstance(images, np.ndarray) or images.ndim != 3 else [images]):
+        array = np.asarray(image)
+        if array.ndim != 3 or array.shape[-1] != 3:
+            hint = (" (a grayscale image: repeat it into 3 channels, e.g. np.repeat(image[..., None], 3, -1))"
+                    if array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 1) else "")
+            raise ImageError(f"{what}: image {index} has shape {array.shape}; RGB images (H, W, 3) are needed{hint}.")
+        if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            raise ImageError(f"{what}: image {index} has {array.dtype} pixels; give numbers (uint8 or float 0-255).")
+        if array.size == 0:
+            raise ImageError(f"{what}: image {index} is empty (shape {array.shape}).")
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            raise ImageError(f"{what}: image {index} has NaN or infinite pixels; give RGB pixels 0-255.")
+        checked.append(array)
+    return checked

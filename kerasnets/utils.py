@@ -6,6 +6,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from kerasnets.errors import OutputError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
+
 _REDIRECT_LOCK = threading.Lock()
 _REDIRECT = {"depth": 0, "saved": None, "sink": None}
 
@@ -79,6 +81,66 @@ def current_umask():
     return mask
 
 
+#: A temporary left by a process that still runs is removed only after this long (seconds).
+STALE_AFTER_S = 24 * 3600
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder, prefix):
+    """Remove what a killed process left in `folder` under `prefix` (`.<name>.<pid>.*.part*` files of
+    atomic_output, `<prefix><pid>-*` folders of temporary_folder): entries whose process is gone, or
+    that are older than STALE_AFTER_S. Returns the number removed; never raises."""
+    import shutil
+    import time
+
+    removed = 0
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith(prefix)]
+    except OSError:
+        return 0
+    for entry in entries:
+        rest = entry.name[len(prefix):]
+        pid_text = rest.split(".", 1)[0].split("-", 1)[0]
+        if not pid_text.isdigit() or (".part" not in rest and not entry.is_dir(follow_symlinks=False)):
+            continue
+        try:
+            old = time.time() - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S
+            if int(pid_text) == os.getpid() and not old:
+                continue
+            if old or not _process_alive(int(pid_text)):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+@contextlib.contextmanager
+def temporary_folder(prefix):
+    """A temporary folder `<tmp>/<prefix><pid>-XXXX`, removed afterwards; the ones a killed process
+    left (its pid is gone) are removed first."""
+    import shutil
+
+    remove_stale_temporaries(tempfile.gettempdir(), prefix)
+    folder = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def atomic_output(path, suffix=None):
     """Yield a temporary path beside `path`; on success it is renamed to `path`, else removed.
@@ -89,7 +151,8 @@ def atomic_output(path, suffix=None):
     """
     path = Path(path)
     suffix = path.suffix if suffix is None else suffix
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".part{suffix}")
+    remove_stale_temporaries(path.parent, f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=f".part{suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
@@ -101,9 +164,6 @@ def atomic_output(path, suffix=None):
         raise
 
 
-class OutputError(ValueError):
-    """An output path cannot be written (missing or read-only folder, a folder where a file goes,
-    an unsupported suffix, an input file); raised before any work is done."""
 
 
 def is_folder_path(path):
@@ -126,6 +186,19 @@ def _same_file(a, b):
         return False
 
 
+def _write_problem(folder):
+    """None if a file can be created in `folder` (tried: a permission check is not enough for root, nor
+    for /proc, read-only mounts or full quotas), else the reason."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".kerasnets-write-check-")
+    except OSError as e:
+        return e.strerror or str(e)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return None
+
+
 def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False, create_parents=False,
                  default_suffix=None):
     """Check, before any work is done, that `path` can be written; raise OutputError naming the fix.
@@ -145,8 +218,9 @@ def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False,
         parent = _nearest_existing(text)
         if not parent.is_dir():
             raise OutputError(f"{text}: cannot create the {what} because {parent} is a file, not a folder.")
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"{text}: cannot write the {what}; {parent} is not writable.")
+        problem = "not writable" if not os.access(parent, os.W_OK) else _write_problem(parent)
+        if problem:
+            raise OutputError(f"{text}: cannot write the {what}; {parent} is not writable ({problem}).")
         return text
     if os.path.isdir(text):
         hint = f" ending in {suffixes[0]}" if suffixes else ""
@@ -173,6 +247,10 @@ def check_output(path, *, what="output", suffixes=None, inputs=(), folder=False,
         parent = ancestor
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{text}: the folder {parent} is not writable.")
+    problem = _write_problem(parent)
+    if problem:
+        raise OutputError(f"{text}: no file can be written in the folder {parent} ({problem}); choose another "
+                          f"{what} path.")
     return text
 
 
@@ -229,3 +307,103 @@ def lazy_exports(package, exports):
         return sorted(set(vars(sys.modules[package])) | set(location))
 
     return sorted(location), __getattr__, __dir__
+
+
+#: Lines that TensorFlow, XLA and LiteRT print on stderr of a run that works: start-up notices, device
+#: probes and converter chatter (E-level lines among them: "failed call to cuInit", oneDNN's int64 note).
+NOISE_PATTERNS = (
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR",
+    r"[IW]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] .*",  # absl INFO / WARNING lines
+    r"E\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\] (?:failed call to cuInit|.*oneDNN|Unable to register cu|"
+    r".*computation placer already registered|.*TF-TRT|.*cuda|.*CUDA).*",
+    r"To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\.",
+    r"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.",
+    r"INFO: Initialized TensorFlow Lite runtime\.",
+    r"fully_quantize: \d, inference_type: \d+, input_inference_type: .*",
+    r"Summary on the non-converted ops:|-{5,}|\s*\* Accepted dialects: .*|\s*\* Non-Converted Ops: .*|"
+    r"\s*\* \d+ ARITH ops.*|\s*- arith\.\S+: .*",
+    r"WARNING:absl:.*(?:Compiled the loaded model|No training configuration found|Please consider providing the "
+    r"trackable_obj).*",
+)
+QUIET_ENV = "KERASNETS_NATIVE_LOGS"
+
+
+@contextlib.contextmanager
+def filtered_stderr(patterns=NOISE_PATTERNS):
+    """While inside: what anything in the process (C++ libraries included) writes on file descriptor 2
+    passes through a filter that drops the lines matching `patterns` (whole lines) and forwards every
+    other line at once, so real errors and warnings still show. `KERASNETS_NATIVE_LOGS=1` turns the
+    filter off."""
+    import re
+    import sys
+
+    if os.environ.get(QUIET_ENV) == "1":
+        yield
+        return
+    try:
+        saved = os.dup(2)
+        read_end, write_end = os.pipe()
+    except OSError:
+        yield
+        return
+    noise = re.compile("|".join(f"(?:{p})" for p in patterns))
+
+    def forward():
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                break
+            pending += chunk
+            parts = re.split(rb"(\r\n|\n|\r)", pending)  # text, end, text, end, ..., the unfinished rest
+            pending = parts.pop()
+            kept = b"".join(text + end for text, end in zip(parts[::2], parts[1::2])
+                            if not noise.fullmatch(text.decode("utf-8", "replace")))
+            if kept:
+                with contextlib.suppress(OSError):
+                    os.write(saved, kept)
+        if pending and not noise.fullmatch(pending.decode("utf-8", "replace")):
+            with contextlib.suppress(OSError):
+                os.write(saved, pending)
+
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    thread = threading.Thread(target=forward, name="kerasnets-stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end (children that still hold it aside)
+        thread.join(timeout=5)
+        os.close(read_end)
+        os.close(saved)
+
+
+#: The default of an argument that was not passed (renamed_argument tells it from None).
+class _Unset:
+    def __repr__(self):
+        return "<not given>"
+
+
+UNSET = _Unset()
+
+
+def renamed_argument(function, new, new_value, old, old_value, default=None):
+    """The value of an argument renamed from `old` to `new` (one spelling across the package): the
+    new one, else the old one with a DeprecationWarning, else `default`; both at once is an error."""
+    import warnings
+
+    if old_value is UNSET:
+        return default if new_value is UNSET else new_value
+    if new_value is not UNSET:
+        raise TypeError(f"{function}() got both {new}= and its old spelling {old}=; pass {new}= only.")
+    warnings.warn(f"{function}({old}=...) is deprecated; the argument is spelt {new}= everywhere in kerasnets.",
+                  DeprecationWarning, stacklevel=3)
+    return old_value

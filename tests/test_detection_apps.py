@@ -24,7 +24,7 @@ def test_train_detector_rejects_bad_arguments(capsys):
 def test_train_detector_reports_unreadable_coco(tmp_path, capsys):
     bad = tmp_path / "instances.json"
     bad.write_text("{")
-    assert train_detector.main(["--data", f"coco:{bad}", "--output", str(tmp_path / "out")]) == 2
+    assert train_detector.main(["--data", f"coco:{bad}", "--output", str(tmp_path / "out")]) == 1
     assert "not a readable COCO json" in capsys.readouterr().err
 
 
@@ -33,14 +33,14 @@ def test_detect_reports_missing_and_unreadable_files(tmp_path, capsys):
 
     image = tmp_path / "a.png"
     save_image(image, np.zeros((16, 16, 3), np.uint8))
-    assert detect.main(["--image", str(tmp_path / "none.png"), "--model", "m.keras"]) == 2
+    assert detect.main(["--image", str(tmp_path / "none.png"), "--model", "m.keras"]) == 1
     assert "no such file" in capsys.readouterr().err
-    assert detect.main(["--image", str(image), "--model", str(tmp_path / "none.keras")]) == 2
+    assert detect.main(["--image", str(image), "--model", str(tmp_path / "none.keras")]) == 1
     assert "no such model file" in capsys.readouterr().err
     garbage = tmp_path / "garbage.keras"
     garbage.write_bytes(b"not a zip")
-    assert detect.main(["--image", str(image), "--model", str(garbage), "--output", str(tmp_path / "o.png")]) == 2
-    assert "cannot be loaded as a kerasnets detector" in capsys.readouterr().err
+    assert detect.main(["--image", str(image), "--model", str(garbage), "--output", str(tmp_path / "o.png")]) == 1
+    assert "not a Keras model file" in capsys.readouterr().err
     assert not (tmp_path / "o.png").exists()
 
 
@@ -78,17 +78,17 @@ def test_detect_and_train_detector_check_their_outputs_first(tmp_path, capsys):
     save_image(image, np.full((16, 16, 3), 7, np.uint8))
     model = tmp_path / "m.keras"
     model.write_bytes(b"not a zip")
-    assert detect.main(["--image", str(image), "--model", str(model), "--output", str(image)]) == 2
+    assert detect.main(["--image", str(image), "--model", str(model), "--output", str(image)]) == 1
     assert "is an input file and would be overwritten" in capsys.readouterr().err
-    assert detect.main(["--image", str(image), "--model", str(model), "--output", str(tmp_path / "o.txt")]) == 2
+    assert detect.main(["--image", str(image), "--model", str(model), "--output", str(tmp_path / "o.txt")]) == 1
     assert "must end in" in capsys.readouterr().err
     assert detect.main(["--image", str(image), "--model", str(model), "--output", str(tmp_path / "o.png"),
-                        "--json", str(tmp_path / "o.csv")]) == 2
+                        "--json", str(tmp_path / "o.csv")]) == 1
     assert "must end in .json" in capsys.readouterr().err
     assert (image.read_bytes()[:4] == b"\x89PNG") and not (tmp_path / "o.png").exists()
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert train_detector.main(["--data", "shapes", "--output", str(blocker)]) == 2
+    assert train_detector.main(["--data", "shapes", "--output", str(blocker)]) == 1
     assert "is an existing file" in capsys.readouterr().err
 
 

@@ -13,7 +13,7 @@ from tests.conftest import ROOT
 
 #: Layer of each top-level part; a module may import only from its own layer or lower ones.
 LAYERS = {
-    "kerasnets.core": 0, "kerasnets.imagenet": 0, "kerasnets.images": 0, "kerasnets.utils": 0,
+    "kerasnets.core": 0, "kerasnets.imagenet": 0, "kerasnets.images": 0, "kerasnets.utils": 0, "kerasnets.errors": 0,
     "kerasnets.models": 1,
     "kerasnets.train": 2, "kerasnets.style": 2, "kerasnets.detection": 2, "kerasnets.classic": 2,
     "kerasnets.applications": 2, "kerasnets.inspect": 2,

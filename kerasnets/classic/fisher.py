@@ -66,6 +66,9 @@ def to_gray8(image):
     elif np.issubdtype(a.dtype, np.floating):
         if not np.all(np.isfinite(a)):
             raise ValueError("the image has NaN or infinite pixels.")
+        if a.min() < 0 or a.max() > 255:
+            raise ValueError(f"float pixels must be in [0, 1] or [0, 255]; received values from {a.min():g} to "
+                             f"{a.max():g} (undo the network preprocessing, e.g. the [-1, 1] scaling, first).")
         a = a * 255.0 if a.max() <= 1.0 else a
     elif a.dtype != np.uint8 and (a.min() < 0 or a.max() > 255):
         raise ValueError(f"integer pixels must be in 0-255 ({a.dtype} values from {a.min()} to {a.max()}); "
@@ -313,13 +316,16 @@ class FisherVector(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise ValueError(f"FisherVector pca_components={self.pca_components} exceeds the descriptors' dimension "
                              f"({dimension}) or their number ({len(sample)}); use at most "
                              f"{min(dimension, len(sample))}.")
+        if self.n_components > len(sample):
+            raise ValueError(f"FisherVector n_components={self.n_components} exceeds the {len(sample)} descriptors "
+                             "sampled to fit the mixture; use fewer components, more images, or a denser grid.")
+        if np.ptp(sample, axis=0).max() == 0:
+            raise ValueError(f"the {len(images)} images give {len(sample)} identical descriptors (no texture at all, "
+                             "e.g. all-black or flat images); fit the FisherVector on real photos.")
         pca = None
         if self.pca_components is not None:
             pca = PCA(n_components=self.pca_components, random_state=rng)
             sample = pca.fit_transform(sample)
-        if self.n_components > len(sample):
-            raise ValueError(f"FisherVector n_components={self.n_components} exceeds the {len(sample)} descriptors "
-                             "sampled to fit the mixture; use fewer components, more images, or a denser grid.")
         gmm = GaussianMixture(n_components=self.n_components, covariance_type="diag", max_iter=self.gmm_max_iter,
                               random_state=rng, verbose=1 if self.verbose else 0)
         gmm.fit(sample)

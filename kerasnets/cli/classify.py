@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from kerasnets.core.weights import WeightsError
+from kerasnets.errors import app_syntax
 from kerasnets.images import ImageError, center_crop, check_image_output, load_image, resize, save_image
 from kerasnets.utils import OutputError, check_output, import_keras_quietly, is_folder_path
 
@@ -32,7 +33,8 @@ OFFLINE_MODEL = "efficientnet_lite0"
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--image", "-i", required=True, nargs="+", metavar="PATH", help="image file(s) to classify")
+    parser.add_argument("--image", "-i", nargs="+", metavar="PATH",
+                        help="image file(s) to classify (required unless --list)")
     parser.add_argument("--model", "-m", default="vgg16", help="registered network name (default: vgg16; see --list)")
     parser.add_argument(
         "--weights", default="imagenet",
@@ -53,6 +55,8 @@ def parse_args(argv=None):
     parser.add_argument("--show", action="store_true", help="open a window with the annotated photo")
     parser.add_argument("--list", action="store_true", help="list the registered networks and exit")
     args = parser.parse_args(argv)
+    if not args.image and not args.list:
+        parser.error("the following arguments are required: --image/-i (or --list to list the networks)")
     if not 1 <= args.top <= 1000:
         parser.error(f"--top must be between 1 and 1000, received {args.top}")
     return args
@@ -107,50 +111,57 @@ def output_paths(output, images):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        if not args.list:
-            destinations = output_paths(args.output, args.image)  # fail fast, before loading TensorFlow
-            photos = [load_image(path) for path in args.image]
-        import_keras_quietly()
-        import kerasnets
+    """The app: one line `error: ...` and exit status 1 for bad input, 2 for bad usage (kerasnets.errors.run_app)."""
+    from kerasnets.errors import run_app
 
-        if args.list:
-            for name in kerasnets.list_models():
-                info = kerasnets.model_info(name)
-                print(f"{name:22s} {info.input_size:4d} px  ImageNet weights: {info.weights_source or '-':44s}  "
-                      f"{info.paper}")
-            return 0
-        info = kerasnets.model_info(args.model)
-        if info.channels != 3:
-            raise ValueError(
-                f"{info.name} reads {info.input_size}x{info.input_size} grayscale images and classifies them into its "
-                "own classes (digits), not photos into the 1000 ImageNet classes; this program needs an ImageNet "
-                "network (see --list), e.g. --model mobilenet."
-            )
-        try:
-            model = info.build(weights=None if args.weights == "none" else args.weights)
-        except WeightsError as e:
-            raise WeightsError(f"{e}{offline_hint(info, args.weights)}") from None
-        batch = np.stack([prepare(photo, model.input_shape[1:3], info.crop_fraction, args.resize)
-                          for photo in photos]).astype("float32")
-        probabilities = np.asarray(model.predict(info.preprocess(batch), verbose=0))
-        for path, photo, dest, result in zip(
-            args.image, photos, destinations, kerasnets.decode_predictions(probabilities, top=args.top)
-        ):
-            report(path, result)
-            wnid, label, score = result[0]
-            if dest is not None or args.show:
-                labelled = annotate(photo, label, float(score))
-                if dest is not None:
-                    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
-                    save_image(dest, labelled)
-                    print(f"Annotated image written to {dest}")
-                if args.show:
-                    show(labelled, f"{os.path.basename(path)}: {label}")
-    except (ImageError, ValueError, WeightsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_app(_main, argv)
+
+
+def _main(argv=None):
+    args = parse_args(argv)
+    if not args.list:
+        destinations = output_paths(args.output, args.image)  # fail fast, before loading TensorFlow
+        photos = [load_image(path) for path in args.image]
+    import_keras_quietly()
+    import kerasnets
+
+    if args.list:
+        for name in kerasnets.list_models():
+            info = kerasnets.model_info(name)
+            print(f"{name:22s} {info.input_size:4d} px  ImageNet weights: {info.weights_source or '-':44s}  "
+                  f"{info.paper}")
+        return 0
+    info = kerasnets.model_info(args.model)
+    if info.channels != 3:
+        raise ValueError(
+            f"{info.name} reads {info.input_size}x{info.input_size} grayscale images and classifies them into its "
+            "own classes (digits), not photos into the 1000 ImageNet classes; this program needs an ImageNet "
+            "network (see --list), e.g. --model mobilenet."
+        )
+    try:
+        model = info.build(weights=None if args.weights == "none" else args.weights)
+    except WeightsError as e:
+        raise WeightsError(f"{app_syntax(e).split(' Works offline:')[0]}{offline_hint(info, args.weights)}") \
+            from None
+    if args.weights == "none":
+        print(f"Note: --weights none: {info.name} is untrained (random weights), so its labels are guesses "
+              f"(about 0.1 % each); --model {OFFLINE_MODEL} has real ImageNet weights offline.")
+    batch = np.stack([prepare(photo, model.input_shape[1:3], info.crop_fraction, args.resize)
+                      for photo in photos]).astype("float32")
+    probabilities = np.asarray(model.predict(info.preprocess(batch), verbose=0))
+    for index, (path, photo, dest, result) in enumerate(zip(
+        args.image, photos, destinations, kerasnets.decode_predictions(probabilities, top=args.top)
+    )):
+        report(path, result, separate=index > 0)
+        wnid, label, score = result[0]
+        if dest is not None or args.show:
+            labelled = annotate(photo, label, float(score))
+            if dest is not None:
+                os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+                save_image(dest, labelled)
+                print(f"Annotated image written to {dest}")
+            if args.show:
+                show(labelled, f"{os.path.basename(path)}: {label}")
     return 0
 
 
@@ -167,13 +178,14 @@ def offline_hint(info, weights):
     if weights != "imagenet" or source.startswith("package"):
         return ""
     packaged = kerasnets.model_info(OFFLINE_MODEL)
-    return (f" Offline? Try --model {OFFLINE_MODEL}, whose ImageNet weights ship as a pip package "
-            f"({packaged.weights_source.removeprefix('package ')}, installed with kerasnets).")
+    return (f" Works offline: --model {OFFLINE_MODEL}, whose ImageNet weights ship as a pip package "
+            f"({packaged.weights_source.removeprefix('package ')}, installed with kerasnets), or --weights none "
+            "(untrained).")
 
 
-def report(path, result):
+def report(path, result, separate=False):
     wnid, label, _ = result[0]
-    print(f"\n{path}")
+    print(f"{chr(10) if separate else ''}{path}")
     print(f"ImageNet ID: {wnid}, Label: {label}")
     print(f"  {'#':>2}  {'ImageNet ID':11}  {'Label':30}  Probability")
     for rank, (wnid, label, score) in enumerate(result, start=1):

@@ -12,7 +12,9 @@ import sys
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="detect", description=__doc__.split("\n\n")[0],
+    from kerasnets.errors import program_name
+
+    parser = argparse.ArgumentParser(prog=program_name("detect.py"), description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split("\n\n", 1)[1])
     parser.add_argument("--image", required=True, help="input image (any format OpenCV reads)")
@@ -27,48 +29,41 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    from kerasnets.images import ImageError, check_image_output, load_image, save_image
-    from kerasnets.utils import OutputError, check_output
+    from kerasnets.errors import run_app
 
-    try:  # every output is checked before any work, and never overwrites an input
-        check_image_output(args.output, inputs=[args.image, args.model])
-        if args.json:
-            check_output(args.json, what="JSON output", suffixes=(".json",), inputs=[args.image, args.model,
-                args.output])
-    except (ImageError, OutputError) as e:
-        print(f"detect: {e}", file=sys.stderr)
-        return 2
-    try:
-        image = load_image(args.image)
-    except ImageError as e:
-        print(f"detect: {e}", file=sys.stderr)
-        return 2
+    return run_app(_main, argv)
+
+
+def _main(argv=None):
+    args = parse_args(argv)
+    from kerasnets.errors import InputError
+    from kerasnets.images import check_image_output, load_image, save_image
+    from kerasnets.utils import check_output
+
+    # every output is checked before any work, and never overwrites an input
+    check_image_output(args.output, inputs=[args.image, args.model])
+    if args.json:
+        check_output(args.json, what="JSON output", suffixes=(".json",), inputs=[args.image, args.model, args.output])
+    image = load_image(args.image)
     if not os.path.isfile(args.model):
-        print(f"detect: {args.model}: no such model file (train one with apps/train_detector.py).", file=sys.stderr)
-        return 2
+        raise InputError(f"--model {args.model}: no such model file (train one with train_detector, which writes "
+                         "runs/detector/model.keras).")
+    import kerasnets
     from kerasnets.utils import atomic_output, import_keras_quietly
 
-    keras = import_keras_quietly()
+    import_keras_quietly()
     from kerasnets.detection.models import Detector, GeneralizedRCNN
     from kerasnets.detection.visualize import draw_detections
 
     try:
-        model = keras.saving.load_model(args.model)
-    except Exception as e:  # noqa: BLE001  (Keras raises many types for unreadable or foreign files)
-        print(f"detect: {args.model}: cannot be loaded as a kerasnets detector ({type(e).__name__}: "
-              f"{str(e).strip().splitlines()[0][:200]}).", file=sys.stderr)
-        return 2
+        model = kerasnets.load_model(args.model)  # a file that is not a Keras model fails here, before Keras reads it
+    except ValueError as e:
+        raise InputError(f"--model {e}") from None
     if not isinstance(model, Detector) or (isinstance(model, GeneralizedRCNN) and model.rpn is None):
-        print(f"detect: {args.model} holds a {type(model).__name__}, not a FasterRCNN, MaskRCNN, SSD or YOLOv1.",
-              file=sys.stderr)
-        return 2
+        raise InputError(f"--model {args.model} holds a {type(model).__name__}, not a FasterRCNN, MaskRCNN, SSD or "
+                         "YOLOv1 detector (train one with train_detector).")
     result = model.detect([image])[0]
-    try:
-        save_image(args.output, draw_detections(image, result, model.class_names, args.score_threshold))
-    except (ImageError, OSError) as e:
-        print(f"detect: {e}", file=sys.stderr)
-        return 2
+    save_image(args.output, draw_detections(image, result, model.class_names, args.score_threshold))
     keep = result["scores"] >= args.score_threshold
     listed = [{"class": model.class_names[int(c)], "score": round(float(s), 4), "box": [round(float(v), 1) for v in b]}
               for b, s, c in zip(result["boxes"][keep], result["scores"][keep], result["classes"][keep])]

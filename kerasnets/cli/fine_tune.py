@@ -78,7 +78,7 @@ def parse_args(argv=None):
             if getattr(args, key) == parser.get_default(key) or getattr(args, key) is None:
                 setattr(args, key, value)
         args.output = args.output or os.path.join("runs", "digits_demo", "model.keras")
-    elif not args.data:
+    elif not args.data and not args.list_blocks:
         parser.error("give --data DIR (one sub-folder of images per class) or --demo")
     if args.scenario == "fine_tune_from" and args.fine_tune_from is None and not args.list_blocks:
         parser.error("--scenario fine_tune_from needs --fine-tune-from LAYER_NAME or BLOCK_INDEX (see --list-blocks)")
@@ -199,35 +199,56 @@ def check_dependencies():
 
 
 def main(argv=None):
+    """The app: one line `error: ...` and exit status 1 for bad input, 2 for bad usage (kerasnets.errors.run_app)."""
+    from kerasnets.errors import run_app
+
+    return run_app(_main, argv)
+
+
+def list_blocks(args):
+    """--list-blocks: the network's blocks (what --fine-tune-from and --top-blocks count), from the
+    architecture alone: no data, no weights, nothing written."""
+    from kerasnets import train as transfer
+    from kerasnets.core import registry
+
+    import_keras_quietly()
+    info = registry.model_info(args.model)
+    size = args.image_size or info.input_size
+    options = {"alpha": args.alpha} if args.alpha is not None else {}
+    base = info.build(include_top=False, weights=None, input_shape=(size, size, info.channels), **options)
+    for index, name in enumerate(transfer.block_names(base)):
+        print(f"{index:4d}  {name}")
+    return 0
+
+
+def _main(argv=None):
     args = parse_args(argv)
+    if args.list_blocks:
+        return list_blocks(args)
     files = outputs(args)
     start = time.perf_counter()
-    try:
-        check_dependencies()
-        for role, path in files.items():  # every output, before any work; the run folder may be new
-            check_output(path, what=f"{role} file", create_parents=True)
-        folder = os.path.dirname(os.path.abspath(args.output))
-        with created_folders(folder):  # a failed run leaves no empty folder behind
-            if args.demo and not args.data:
-                args.data = os.path.join(folder, "digits")
-                digits_image_folder(args.data, size=args.image_size)
-                print(f"Demo data: scikit-learn's 1,797 handwritten digits as {args.image_size}-px RGB images in "
-                    f"{args.data}")
-            args.folders = None
-            if not args.data.startswith("tfds:"):  # scan before TensorFlow loads: bad data fails in a second
-                args.folders = split_image_folder(args.data, args.validation_split, seed=args.seed)
-                train_folder, validation_folder = args.folders
-                check_validation(args, train_folder, validation_folder)
-                print(f"Data: {len(train_folder)} training and {len(validation_folder)} validation images, "
-                      f"{train_folder.num_classes} classes ({', '.join(train_folder.class_names[:10])}"
-                      f"{', ...' if train_folder.num_classes > 10 else ''})")
-            keras = import_keras_quietly()
-            if args.mixed_precision:
-                keras.config.set_dtype_policy(f"mixed_{args.mixed_precision}")
-            return run_training(args, files, keras, start)
-    except (DataError, ValueError, OSError) as e:  # ExportError, WeightsError and ImageError are ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    check_dependencies()
+    for role, path in files.items():  # every output, before any work; the run folder may be new
+        check_output(path, what=f"{role} file", create_parents=True)
+    folder = os.path.dirname(os.path.abspath(args.output))
+    with created_folders(folder):  # a failed run leaves no empty folder behind
+        if args.demo and not args.data:
+            args.data = os.path.join(folder, "digits")
+            digits_image_folder(args.data, size=args.image_size)
+            print(f"Demo data: scikit-learn's 1,797 handwritten digits as {args.image_size}-px RGB images in "
+                f"{args.data}")
+        args.folders = None
+        if not args.data.startswith("tfds:"):  # scan before TensorFlow loads: bad data fails in a second
+            args.folders = split_image_folder(args.data, args.validation_split, seed=args.seed)
+            train_folder, validation_folder = args.folders
+            check_validation(args, train_folder, validation_folder)
+            print(f"Data: {len(train_folder)} training and {len(validation_folder)} validation images, "
+                  f"{train_folder.num_classes} classes ({', '.join(train_folder.class_names[:10])}"
+                  f"{', ...' if train_folder.num_classes > 10 else ''})")
+        keras = import_keras_quietly()
+        if args.mixed_precision:
+            keras.config.set_dtype_policy(f"mixed_{args.mixed_precision}")
+        return run_training(args, files, keras, start)
 
 
 def check_validation(args, train_folder, validation_folder):
@@ -252,7 +273,6 @@ def run_training(args, files, keras, start):
 
     from kerasnets import train as transfer
     from kerasnets.core import registry
-    from kerasnets.core.weights import WeightsError
 
     info = registry.model_info(args.model)
     image_size = args.image_size or info.input_size
@@ -260,15 +280,8 @@ def run_training(args, files, keras, start):
     options = {"alpha": args.alpha} if args.alpha is not None else {}
     context = transfer.distributed() if args.distribute else contextlib.nullcontext("one device")
     with context as where:
-        try:
-            base = info.build(include_top=False, weights=weights, input_shape=(image_size, image_size, info.channels),
-                              **options)
-        except WeightsError as e:
-            raise DataError(f"{e}\n(to train without downloading anything, use --weights none)") from None
-        if args.list_blocks:
-            for index, name in enumerate(transfer.block_names(base)):
-                print(f"{index:4d}  {name}")
-            return 0
+        base = info.build(include_top=False, weights=weights, input_shape=(image_size, image_size, info.channels),
+                          **options)
         train, validation, class_names, validation_folder = load_data(args, image_size)
         model = transfer.build_classifier(base, len(class_names), args.scenario, preprocessing=info.preprocessing,
                                           fine_tune_from=args.fine_tune_from, top_blocks=args.top_blocks,

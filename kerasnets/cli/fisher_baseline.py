@@ -277,17 +277,20 @@ def check_dependencies():
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    try:
-        check_dependencies()
-        from kerasnets.utils import check_output, created_folders
+    """The app: one line `error: ...` and exit status 1 for bad input, 2 for bad usage (kerasnets.errors.run_app)."""
+    from kerasnets.errors import run_app
 
-        check_output(args.output, what="output folder", folder=True)  # before any work
-        with created_folders(args.output), tempfile.TemporaryDirectory(prefix="fisher_demo_") as scratch:
-            return run(args, scratch)
-    except (ValueError, OSError) as e:  # DataError, ImageError and WeightsError are ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    return run_app(_main, argv)
+
+
+def _main(argv=None):
+    args = parse_args(argv)
+    check_dependencies()
+    from kerasnets.utils import check_output, created_folders
+
+    check_output(args.output, what="output folder", folder=True)  # before any work
+    with created_folders(args.output), tempfile.TemporaryDirectory(prefix="fisher_demo_") as scratch:
+        return run(args, scratch)
 
 
 def run(args, scratch):

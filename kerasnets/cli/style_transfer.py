@@ -15,8 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 
-from kerasnets.core.weights import WeightsError
-from kerasnets.images import ImageError, check_image_output, load_image, save_image
+from kerasnets.images import check_image_output, load_image, save_image
 from kerasnets.utils import import_keras_quietly
 
 
@@ -63,45 +62,48 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """The app: one line `error: ...` and exit status 1 for bad input, 2 for bad usage (kerasnets.errors.run_app)."""
+    from kerasnets.errors import run_app
+
+    return run_app(_main, argv)
+
+
+def _main(argv=None):
     args = parse_args(argv)
-    try:
-        inputs = [args.content, args.style, args.transform_model]
-        check_image_output(args.output, inputs=inputs)  # before any work
-        if args.transform_model and not os.path.isfile(args.transform_model):
-            raise ValueError(f"{args.transform_model}: no such transform model file.")
-        content = load_image(args.content)
-        style_image = load_image(args.style) if args.style else None
-        keras = import_keras_quietly()
-        from kerasnets import style
+    inputs = [args.content, args.style, args.transform_model]
+    check_image_output(args.output, inputs=inputs)  # before any work
+    if args.transform_model and not os.path.isfile(args.transform_model):
+        raise ValueError(f"{args.transform_model}: no such transform model file.")
+    content = load_image(args.content)
+    style_image = load_image(args.style) if args.style else None
+    keras = import_keras_quietly()
+    from kerasnets import style
 
-        if args.transform_model:
-            import kerasnets
+    if args.transform_model:
+        import kerasnets
 
-            model = kerasnets.load_model(args.transform_model, compile=False)
-            batch = style.as_image_batch(content, args.size)
-            h, w = (int(d) // 4 * 4 for d in batch.shape[1:3])
-            result = model.predict(keras.ops.convert_to_numpy(batch)[:, :h, :w], verbose=0)[0]
-            save_image(args.output, np.clip(result, 0, 255).round().astype("uint8"))
-            print(f"Stylised image written to {args.output}")
-            return 0
-        stem, suffix = os.path.splitext(args.output)
+        model = kerasnets.load_model(args.transform_model, compile=False)
+        batch = style.as_image_batch(content, args.size)
+        h, w = (int(d) // 4 * 4 for d in batch.shape[1:3])
+        result = model.predict(keras.ops.convert_to_numpy(batch)[:, :h, :w], verbose=0)[0]
+        save_image(args.output, np.clip(result, 0, 255).round().astype("uint8"))
+        print(f"Stylised image written to {args.output}")
+        return 0
+    stem, suffix = os.path.splitext(args.output)
 
-        def save_frames(iteration, image, terms):
-            if args.save_every and iteration % args.save_every == 0:
-                save_image(f"{stem}_iter{iteration}{suffix or '.png'}", image)
+    def save_frames(iteration, image, terms):
+        if args.save_every and iteration % args.save_every == 0:
+            save_image(f"{stem}_iter{iteration}{suffix or '.png'}", image)
 
-        layers = "gatys" if args.model == "vgg19" else "johnson"
-        image, history = style.gatys_transfer(
-            content, style_image, size=args.size, iterations=args.iterations, layers=layers,
-            weights=None if args.weights == "none" else args.weights, content_weight=args.content_weight,
-            style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, callback=save_frames,
-        )
-        save_image(args.output, image)
-        print(f"Loss {history[0][0]:.4g} -> {history[-1][0]:.4g} in {len(history)} iterations; written to "
-            f"{args.output}")
-    except (ImageError, ValueError, WeightsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    layers = "gatys" if args.model == "vgg19" else "johnson"
+    image, history = style.gatys_transfer(
+        content, style_image, size=args.size, iterations=args.iterations, layers=layers,
+        weights=None if args.weights == "none" else args.weights, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight, optimizer=args.optimizer, callback=save_frames,
+    )
+    save_image(args.output, image)
+    print(f"Loss {history[0][0]:.4g} -> {history[-1][0]:.4g} in {len(history)} iterations; written to "
+        f"{args.output}")
     return 0
 
 

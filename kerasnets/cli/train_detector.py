@@ -1,5 +1,5 @@
-"""Train a region-based detector (Faster R-CNN or Mask R-CNN, optionally with FPN) on any kerasnets
-backbone, then evaluate it with COCO mAP.
+"""Train an object detector (Faster R-CNN or Mask R-CNN, optionally with FPN, SSD or YOLOv1) on any
+kerasnets backbone, then evaluate it with COCO mAP.
 
     python apps/train_detector.py --data shapes --model faster_rcnn --backbone resnet18 --epochs 12
     python apps/train_detector.py --data digits --model mask_rcnn --backbone resnet18 --output runs/digits
@@ -26,7 +26,9 @@ MODELS = ("faster_rcnn", "mask_rcnn", "ssd", "yolov1")
 
 def parse_args(argv=None):
     doc = __doc__
-    parser = argparse.ArgumentParser(prog="train_detector", description=doc.split("\n\n")[0],
+    from kerasnets.errors import program_name
+
+    parser = argparse.ArgumentParser(prog=program_name("train_detector.py"), description=doc.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=doc.split("\n\n",
                                          1)[1])
     parser.add_argument("--data", default="shapes", help="shapes (default), digits, coco:PATH or tfds:NAME")
@@ -150,70 +152,94 @@ def read_history(path):
     return {k: v for k, v in columns.items() if not any(math.isnan(x) for x in v)}
 
 
+def check_training_data(train, val, data, val_data):
+    """Refuse data that would train without a word and report mAP 0: no objects at all, or a held-out
+    set whose classes are not the training set's."""
+    from kerasnets.errors import DataError
+
+    if train.num_objects == 0:
+        crowd = f", and {train.crowd_annotations} crowd annotations, which are left out as in COCO training" if \
+            train.crowd_annotations else ""
+        raise DataError(f"{data}: the training images hold no objects ({len(train)} images, 0 boxes{crowd}); a "
+                        "detector needs annotated objects to learn from.")
+    if tuple(val.class_names) != tuple(train.class_names):
+        missing = [c for c in train.class_names if c not in val.class_names]
+        extra = [c for c in val.class_names if c not in train.class_names]
+        detail = "; ".join(part for part in (
+            f"missing from it: {', '.join(missing[:10])}" if missing else "",
+            f"not in the training data: {', '.join(extra[:10])}" if extra else "",
+            "the same names in another order" if not missing and not extra else "") if part)
+        raise DataError(f"{val_data}: the held-out classes are not the training classes ({len(val.class_names)} vs "
+                        f"{len(train.class_names)}; {detail}); give --val-data with the categories of --data.")
+
+
+def load_detector(path, num_classes):
+    """A saved detector to resume: loaded with kerasnets.load_model's errors, and refused with one line
+    when it is not a detector or detects another number of classes."""
+    import kerasnets
+    from kerasnets.errors import DataError, InputError
+
+    try:
+        model = kerasnets.load_model(path, compile=False)
+    except ValueError as e:
+        raise InputError(f"--resume {e}") from None
+    if not (hasattr(model, "num_classes") and hasattr(model, "detect")):
+        raise InputError(f"--resume {path}: holds a {type(model).__name__} ({model.name}), not a detector saved by "
+                         "train_detector; give the model.keras of an earlier run.")
+    if model.num_classes != num_classes:
+        raise DataError(f"--resume {path} detects {model.num_classes} classes, the data has {num_classes}.")
+    return model
+
+
 def main(argv=None):
+    from kerasnets.errors import run_app
+
+    return run_app(_main, argv)
+
+
+def _main(argv=None):
     args = parse_args(argv)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kerasnets.utils import OutputError, check_output, import_keras_quietly
+    from kerasnets.utils import check_output, created_folders, import_keras_quietly
 
-    try:  # before any work: the output folder can be made and written
-        check_output(args.output, what="output folder", folder=True)
-    except OutputError as e:
-        print(f"train_detector: {e}", file=sys.stderr)
-        return 2
-
+    check_output(args.output, what="output folder", folder=True)  # before any work
     keras = import_keras_quietly()
+    with created_folders(args.output):  # a failed run leaves no empty output folder behind
+        return train_and_evaluate(args, keras)
+
+
+def train_and_evaluate(args, keras):
     import numpy as np
 
-    from kerasnets.detection.boxes import BoxError
-    from kerasnets.detection.data import DataError
     from kerasnets.detection.metrics import evaluate_detector
     from kerasnets.detection.visualize import draw_detections
+    from kerasnets.errors import DataError
     from kerasnets.images import save_image
     from kerasnets.utils import atomic_output, save_figure
 
     masks = args.model == "mask_rcnn"
-    try:
-        train = load_data(args.data, args.train_images, args.image_size, args.seed, masks, args.images_dir,
-                          object_size=args.object_size)
-        if args.val_data:
-            val = load_data(args.val_data, args.val_images, args.image_size, args.seed + 1, masks, args.images_dir,
-                            "validation")
-        elif args.data in ("shapes", "digits"):
-            val = load_data(args.data, args.val_images, args.image_size, args.seed + 10_000, masks,
-                            object_size=args.object_size)
-        else:
-            order = np.random.default_rng(args.seed).permutation(len(train))
-            cut = max(1, int(len(train) * 0.1))
-            val, train = train.subset(order[:cut]), train.subset(order[cut:])
-    except (DataError, BoxError, ValueError) as e:
-        print(f"train_detector: {e}", file=sys.stderr)
-        return 2
+    train = load_data(args.data, args.train_images, args.image_size, args.seed, masks, args.images_dir,
+                      object_size=args.object_size)
+    if args.val_data:
+        val = load_data(args.val_data, args.val_images, args.image_size, args.seed + 1, masks, args.images_dir,
+                        "validation")
+    elif args.data in ("shapes", "digits"):
+        val = load_data(args.data, args.val_images, args.image_size, args.seed + 10_000, masks,
+                        object_size=args.object_size)
+    else:
+        order = np.random.default_rng(args.seed).permutation(len(train))
+        cut = max(1, int(len(train) * 0.1))
+        val, train = train.subset(order[:cut]), train.subset(order[cut:])
+    check_training_data(train, val, args.data, args.val_data or f"the held-out part of {args.data}")
     if masks and train.masks is None:
-        print("train_detector: --model mask_rcnn needs masks (coco data with segmentations, or a synthetic set).",
-              file=sys.stderr)
-        return 2
-    os.makedirs(args.output, exist_ok=True)
+        raise DataError("--model mask_rcnn needs masks (coco data with segmentations, or a synthetic set).")
     keras.utils.set_random_seed(args.seed)
-    try:
-        if args.resume:
-            import kerasnets.detection  # noqa: F401  (registers the detector classes)
-
-            model = keras.saving.load_model(args.resume, compile=False)
-            if model.num_classes != train.num_classes:
-                raise ValueError(f"{args.resume} detects {model.num_classes} classes, the data has "
-                    f"{train.num_classes}.")
-        else:
-            model = build(args, train.class_names)
-    except (ValueError, OSError) as e:
-        print(f"train_detector: {e}", file=sys.stderr)
-        return 2
+    model = load_detector(args.resume, train.num_classes) if args.resume else build(args, train.class_names)
     steps = len(train) // args.batch_size
     if steps < 1:
-        print(f"train_detector: {len(train)} training images are fewer than one batch of {args.batch_size}.",
-            file=sys.stderr)
-        return 2
+        raise DataError(f"{len(train)} training images are fewer than one batch of {args.batch_size}; lower "
+                        "--batch-size or give more images.")
     schedule = keras.optimizers.schedules.CosineDecay(0.0, max(1, steps * args.epochs),
         warmup_target=args.learning_rate,
                                                       warmup_steps=min(200, steps * args.epochs // 10))

@@ -13,12 +13,18 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kerasnets.core.weights import WeightsError
-from kerasnets.images import ImageError, load_image
+from kerasnets.images import load_image
 from kerasnets.utils import OutputError, atomic_output, check_output, import_keras_quietly
 
 
 def main(argv=None):
+    """The app: one line `error: ...` and exit status 1 for bad input, 2 for bad usage (kerasnets.errors.run_app)."""
+    from kerasnets.errors import run_app
+
+    return run_app(_main, argv)
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--content-dir", required=True, help="folder of training photos")
     parser.add_argument("--style", required=True, help="the style image")
@@ -34,36 +40,33 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.batch_size < 1:
         parser.error(f"--epochs and --batch-size must be at least 1; received {args.epochs} and {args.batch_size}")
-    try:
-        check_output(args.output, what="transform network (--output)", suffixes=(".keras",), inputs=[args.style])
-        if args.tflite:
-            check_output(args.tflite, what="--tflite file", suffixes=(".tflite",), inputs=[args.style])
-            if os.path.abspath(args.tflite) == os.path.abspath(args.output):
-                raise OutputError(f"{args.tflite}: --tflite and --output name the same file.")
-    except OutputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    try:
-        style_image = load_image(args.style)
-        import_keras_quietly()
-        from kerasnets import style
+    return args
 
-        model, history = style.train_transform_net(
-            args.content_dir, style_image, size=args.size, epochs=args.epochs, batch_size=args.batch_size,
-            content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-            weights=None if args.weights == "none" else args.weights,
-        )
-        with atomic_output(args.output) as tmp:
-            model.save(tmp)
-        print(f"Transform network written to {args.output}")
-        if args.tflite:
-            from export.tflite import image_model_to_tflite
 
-            image_model_to_tflite(model, args.tflite, args.size, quantize="float16")
-            print(f"Float16 TFLite written to {args.tflite}")
-    except (ImageError, ValueError, WeightsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+def _main(argv=None):
+    args = parse_args(argv)
+    check_output(args.output, what="transform network (--output)", suffixes=(".keras",), inputs=[args.style])
+    if args.tflite:
+        check_output(args.tflite, what="--tflite file", suffixes=(".tflite",), inputs=[args.style])
+        if os.path.abspath(args.tflite) == os.path.abspath(args.output):
+            raise OutputError(f"{args.tflite}: --tflite and --output name the same file.")
+    style_image = load_image(args.style)
+    import_keras_quietly()
+    from kerasnets import style
+
+    model, history = style.train_transform_net(
+        args.content_dir, style_image, size=args.size, epochs=args.epochs, batch_size=args.batch_size,
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        weights=None if args.weights == "none" else args.weights,
+    )
+    with atomic_output(args.output) as tmp:
+        model.save(tmp)
+    print(f"Transform network written to {args.output}")
+    if args.tflite:
+        from export.tflite import image_model_to_tflite
+
+        image_model_to_tflite(model, args.tflite, args.size, quantize="float16")
+        print(f"Float16 TFLite written to {args.tflite}")
     return 0
 
 

@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from kerasnets.utils import OutputError, atomic_output, check_output, import_keras_quietly, save_figure
+from kerasnets.utils import atomic_output, check_output, import_keras_quietly, save_figure
 
 #: What matplotlib writes (--chart), by suffix.
 CHART_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp")
@@ -110,6 +110,13 @@ def draw_chart(rows, path):
 
 
 def main(argv=None):
+    """The app: one line `error: ...` and exit status 1 for bad input, 2 for bad usage (kerasnets.errors.run_app)."""
+    from kerasnets.errors import run_app
+
+    return run_app(_main, argv)
+
+
+def _main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", help="registered names to include (default: all)")
     parser.add_argument("--chart", metavar="PNG", help="write the accuracy vs. multiply-adds chart here")
@@ -120,22 +127,14 @@ def main(argv=None):
     if args.specs:
         print(spec_table())
         return 0
-    try:  # before measuring every network
-        if args.chart:
-            check_output(args.chart, what="chart (--chart)", suffixes=CHART_SUFFIXES)
-        if args.markdown:
-            check_output(args.markdown, what="Markdown table (--markdown)")
-    except OutputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    if args.chart:
+        check_output(args.chart, what="chart (--chart)", suffixes=CHART_SUFFIXES)
+    if args.markdown:
+        check_output(args.markdown, what="Markdown table (--markdown)")
     import_keras_quietly()
     import kerasnets
 
-    try:
-        names = [kerasnets.model_info(n).name for n in args.models] if args.models else kerasnets.list_models()
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    names = [kerasnets.model_info(n).name for n in args.models] if args.models else kerasnets.list_models()
     rows = sorted(measure(names), key=lambda r: r["macs"])
     table = markdown(rows)
     print(table)

@@ -84,24 +84,46 @@ def layer_macs(layer, input_shapes, output_shape):
     return 0
 
 
-def _calls(layer):
-    """(input shapes, output shape) of each call of `layer` in the graph."""
-    nodes = getattr(layer, "_inbound_nodes", [])
-    calls = []
-    for node in nodes:
-        inputs = [tuple(t.shape) for t in node.input_tensors]
-        outputs = node.outputs
-        if inputs and outputs:
-            calls.append((inputs, tuple(outputs[0].shape)))
-    return calls
+def _shapes(tensors):
+    tensors = tensors if isinstance(tensors, (list, tuple)) else [tensors]
+    return [tuple(t.shape) for t in tensors]
+
+
+def _call_counts(model):
+    """How many times the graph of `model` calls each of its layers, from its public config (a layer
+    shared by several branches is called once per branch); {} when the config cannot tell."""
+    try:
+        entries = model.get_config().get("layers", [])
+    except Exception:  # noqa: BLE001 - a model without a config: every layer counts once
+        return {}
+    counts = {}
+    for entry in entries:
+        name = entry.get("name") or entry.get("config", {}).get("name")
+        nodes = entry.get("inbound_nodes")
+        if name is not None and nodes is not None:
+            counts[name] = len(nodes)
+    return counts
+
+
+def _calls(layer, counts):
+    """(input shapes, output shape) of each call of `layer` in the graph, from its public `input` and
+    `output` (a shared layer's calls all see the shapes of its first one)."""
+    try:
+        inputs, outputs = _shapes(layer.input), _shapes(layer.output)
+    except (AttributeError, ValueError):  # never called in this graph
+        return []
+    if not inputs or not outputs:
+        return []
+    return [(inputs, outputs[0])] * counts.get(layer.name, 1)
 
 
 def _walk(model, prefix=""):
+    counts = _call_counts(model)
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             yield from _walk(layer, prefix=f"{prefix}{layer.name}/")
             continue
-        calls = _calls(layer)
+        calls = _calls(layer, counts)
         macs = sum(layer_macs(layer, inputs, output) for inputs, output in calls)
         shape = calls[0][1] if calls else ()
         yield LayerProfile(f"{prefix}{layer.name}", type(layer).__name__, shape, layer.count_params(), macs)

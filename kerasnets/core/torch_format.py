@@ -72,6 +72,10 @@ _STORAGES = {
 }
 
 
+#: torch.save stores tensors uncompressed; a compressed storage record may inflate at most this many times.
+MAX_INFLATION = 16
+
+
 class _Refused(Exception):
     """A global outside the allow-list (turned into WeightsError with the file's name)."""
 
@@ -222,9 +226,10 @@ def _allowed_global(module, name):
 class _RestrictedUnpickler(pickle.Unpickler):
     """Unpickles only what a state dict is made of; records the storages it refers to."""
 
-    def __init__(self, file, storages, legacy, read_storage=None):
+    def __init__(self, file, storages, legacy, read_storage=None, budget=None):
         super().__init__(file, encoding="utf-8")
         self.storages, self.legacy, self.read_storage = storages, legacy, read_storage
+        self.budget = budget  # (what the bytes are checked against, the most the storages may declare)
 
     def find_class(self, module, name):
         found = _allowed_global(module, name)
@@ -252,7 +257,16 @@ class _RestrictedUnpickler(pickle.Unpickler):
         key = key.decode("ascii") if isinstance(key, bytes) else str(key)
         storage = self.storages.get(key)
         if storage is None:
-            storage = self.storages[key] = _Storage(key, storage_type.dtype, numel)
+            storage = _Storage(key, storage_type.dtype, numel)
+            if self.budget is not None:
+                what, limit = self.budget
+                declared = sum(s.numel * s.itemsize for s in self.storages.values() if s.parent is None)
+                if declared + numel * storage.itemsize > limit:
+                    raise ValueError(
+                        f"its storages declare {declared + numel * storage.itemsize:,} bytes, more than {what} "
+                        f"({limit:,} bytes): nothing was allocated"
+                    )
+            self.storages[key] = storage
             if self.read_storage is not None:
                 storage.data = self.read_storage(storage)
         elif storage.dtype != storage_type.dtype or storage.numel != numel:
@@ -273,7 +287,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
 # -- the two container formats -------------------------------------------------------------------
 
 
-def _read_zip(path):
+def _read_zip(path, max_bytes=None):
     with zipfile.ZipFile(path) as archive:
         names = archive.namelist()
         pickles = [n for n in names if n.endswith("/data.pkl") and n.count("/") == 1] or (
@@ -304,24 +318,35 @@ def _read_zip(path):
                     f"the storage record {name} holds {info.file_size} bytes, but the pickle declares "
                     f"{storage.numel} elements ({expected} bytes)"
                 )
+            if info.compress_type != zipfile.ZIP_STORED and expected > MAX_INFLATION * info.compress_size + (1 << 20):
+                raise ValueError(
+                    f"the storage record {name} inflates from {info.compress_size:,} to {expected:,} bytes; torch.save "
+                    "stores tensors uncompressed, so this is not its file: nothing was allocated"
+                )
             data = archive.read(name)
             if len(data) != expected:
                 raise ValueError(f"the storage record {name} is short: {len(data)} of {expected} bytes")
             return data
 
         storages = {}
+        # what the storages may declare: what the archive can hold (uncompressed, or inflating a little)
+        room = sum(i.file_size if i.compress_type == zipfile.ZIP_STORED else
+                   min(i.file_size, MAX_INFLATION * i.compress_size + (1 << 20)) for i in archive.infolist())
+        budget = ("the archive holds", room) if max_bytes is None or room < max_bytes else ("the limit", max_bytes)
         unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), storages, legacy=False,
-                                         read_storage=read_storage)
+                                         read_storage=read_storage, budget=budget)
         obj = unpickler.load()
     return obj, byteorder
 
 
-def _read_legacy(path):
+def _read_legacy(path, max_bytes=None):
+    size = os.path.getsize(path)
+    budget = ("the file holds", size) if max_bytes is None or size < max_bytes else ("the limit", max_bytes)
     with open(path, "rb") as f:
         storages = {}
 
         def header():
-            return _RestrictedUnpickler(f, storages, legacy=True).load()
+            return _RestrictedUnpickler(f, storages, legacy=True, budget=budget).load()
 
         try:
             magic = header()
@@ -336,7 +361,7 @@ def _read_legacy(path):
             raise ValueError(f"its protocol version is {protocol!r}, not {LEGACY_PROTOCOL}")
         info = header()
         byteorder = "little" if not isinstance(info, dict) or info.get("little_endian", True) else "big"
-        obj = _RestrictedUnpickler(f, storages, legacy=True).load()
+        obj = _RestrictedUnpickler(f, storages, legacy=True, budget=budget).load()
         keys = header()
         if not (isinstance(keys, list) and all(isinstance(k, (str, bytes)) for k in keys)):
             raise ValueError("the list of storage keys after the pickle is malformed")
@@ -354,6 +379,9 @@ def _read_legacy(path):
                     f"storage {key!r} is recorded with {numel} elements, but the pickle declares {storage.numel}"
                 )
             nbytes = numel * storage.itemsize
+            if nbytes > size - f.tell():
+                raise EOFError(f"storage {key!r} declares {nbytes:,} bytes, but only {size - f.tell():,} are left in "
+                               "the file")
             storage.data = f.read(nbytes)
             if len(storage.data) != nbytes:
                 raise EOFError(f"storage {key!r} is cut short: {len(storage.data)} of {nbytes} bytes")
@@ -379,9 +407,13 @@ def _unwrap(obj):
     return obj
 
 
-def load_state_dict(path):
+def load_state_dict(path, max_bytes=None):
     """The tensors of a `.pth`/`.pt` state dict as an ordered `{name: numpy.ndarray}` (C-contiguous
-    copies), read without PyTorch. Raises WeightsError naming the file and the problem."""
+    copies), read without PyTorch. Raises WeightsError naming the file and the problem.
+
+    Sizes are checked before anything is allocated: the storages may not declare more bytes than
+    the file holds (compressed records inflating at most MAX_INFLATION times), nor than
+    `max_bytes` (what the network needs) when given."""
     path = Path(os.fspath(path))
     if not path.is_file():
         raise WeightsError(f"PyTorch weights file not found: {path}.")
@@ -391,14 +423,14 @@ def load_state_dict(path):
         if not start:
             raise _NotTorch("it is empty")
         if zipfile.is_zipfile(path):
-            obj, byteorder = _read_zip(path)
+            obj, byteorder = _read_zip(path, max_bytes)
         elif start == b"PK\x03\x04":
             raise ValueError("it starts as a zip archive but has no central directory at its end")
         elif tarfile.is_tarfile(path):
             raise _NotTorch("it is a tar archive: the format of torch < 0.4, which is not supported; re-save it with "
                 "a current torch")
         else:
-            obj, byteorder = _read_legacy(path)
+            obj, byteorder = _read_legacy(path, max_bytes)
         state = _unwrap(obj)
         if not isinstance(state, dict):
             raise _NotTorch(f"it holds a {type(state).__name__}, not a state dict (a mapping of names to tensors)")
@@ -423,7 +455,8 @@ def load_state_dict(path):
     except WeightsError:
         raise
     except (EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, pickle.UnpicklingError, ValueError, TypeError,
-            KeyError, IndexError, AttributeError, struct.error, OverflowError, UnicodeDecodeError, OSError) as e:
+            KeyError, IndexError, AttributeError, struct.error, OverflowError, UnicodeDecodeError, OSError,
+            MemoryError) as e:
         raise WeightsError(
             f"Cannot read the PyTorch file {path}: {e or type(e).__name__}. The file is truncated, corrupt "
             "or was modified after torch.save wrote it."

@@ -37,7 +37,16 @@ from typing import Callable
 import numpy as np
 
 from kerasnets.core.torch_format import load_state_dict
-from kerasnets.core.weights import BASE_URL_ENV, WeightsError, WeightsFile, cache_dir, file_digest, get_file
+from kerasnets.core.weights import (
+    BASE_URL_ENV,
+    WeightsError,
+    WeightsFile,
+    cache_dir,
+    check_free_space,
+    file_digest,
+    get_file,
+    writing_cache,
+)
 from kerasnets.utils import atomic_output
 
 #: Where torchvision publishes its weights: `<base>/models/<file>` (see torchvision.models.*_Weights).
@@ -250,7 +259,8 @@ def save_layer_arrays(model, target):
     with its SHA-256 recorded beside it."""
     arrays = {f"{layer.name}/{v.name}": np.asarray(v.numpy() if hasattr(v, "numpy") else v)
               for layer in model.layers for v in layer.weights}
-    with atomic_output(target, suffix=".npz") as tmp:
+    check_free_space(target, sum(a.nbytes for a in arrays.values()))
+    with writing_cache(target), atomic_output(target, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
         record_digest(target, tmp)

@@ -21,6 +21,7 @@ a local HTTP server).
 """
 
 import contextlib
+import errno
 import hashlib
 import os
 import urllib.error
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from kerasnets.errors import WeightsError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
 from kerasnets.utils import atomic_output, captured_stderr
 
 DEFAULT_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications"
@@ -39,8 +41,6 @@ _CHUNK = 1 << 20
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
-class WeightsError(RuntimeError):
-    """Pretrained weights could not be obtained or loaded; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +100,54 @@ def cache_dir():
     return Path(home) / "models"
 
 
+@contextlib.contextmanager
+def writing_cache(target):
+    """Around a write into the weights cache: an OSError (a read-only folder, a full disk) becomes a
+    WeightsError naming the file, the folder and the fix. The writers are atomic, so nothing is left
+    under the final name."""
+    try:
+        yield
+    except WeightsError:
+        raise
+    except OSError as e:
+        raise WeightsError(_cache_write_message(Path(target), e)) from None
+
+
+def _cache_write_message(target, error):
+    text = str(error)
+    full = error.errno in (errno.ENOSPC, errno.EDQUOT) or "errno = 28" in text or "No space left" in text
+    if full:
+        reason = "no space left on the disk"
+        fix = "free some disk space, or set KERAS_HOME to a folder on a disk with room"
+    else:
+        reason = error.strerror or text.splitlines()[0][:200]
+        fix = "set KERAS_HOME to a writable folder"
+    return (f"Cannot write {target.name} into the weights cache {target.parent} ({reason}): {fix}. Nothing was left "
+            "under the final name.")
+
+
+#: Free space kept on top of a file's size before it is written into the cache (bytes).
+FREE_SPACE_MARGIN = 4 << 20
+
+
+def check_free_space(target, nbytes):
+    """Before writing about `nbytes` to `target` in the cache: a WeightsError if its disk has less
+    room (some writers, HDF5's, cannot fail cleanly half-way through)."""
+    import shutil
+
+    target = Path(target)
+    try:
+        free = shutil.disk_usage(target.parent).free
+    except OSError:
+        return
+    if nbytes + FREE_SPACE_MARGIN > free:
+        raise WeightsError(
+            f"Cannot write {target.name} ({nbytes / 2**20:.1f} MiB) into the weights cache {target.parent}: only "
+            f"{free / 2**20:.1f} MiB are free on its disk. Free some disk space, or set KERAS_HOME to a folder on a "
+            "disk with room."
+        )
+
+
 def file_digest(path, algorithm):
     with open(path, "rb") as f:
         return hashlib.file_digest(f, algorithm).hexdigest()
@@ -125,7 +173,8 @@ def get_file(weights_file, progress=True, check=None):
             f"Cannot create the weights cache folder {folder} ({e.strerror}). "
             "Set KERAS_HOME to a writable folder."
         ) from None
-    _download(weights_file, target, progress, check)
+    with writing_cache(target):
+        _download(weights_file, target, progress, check)
     return target
 
 
@@ -284,16 +333,23 @@ def keras_weights_problem(path, model):
             f"{len(model.weights)}")
 
 
+#: What works without the internet, in the words of the Python API (the apps say it with their options).
+OFFLINE_ALTERNATIVES = ("EfficientNet-Lite0/1/2 (kerasnets.EfficientNetLite0(weights=\"imagenet\"), whose weights "
+                        "come with pip packages) or weights=None (an untrained network)")
+
+
 def _offline_help(weights_file, target):
     return (
         f"If this machine has no internet access, download {weights_file.url} elsewhere and "
-        f"copy it to {target}, or pass weights='/path/to/{weights_file.name}'."
+        f"copy it to {target}, or pass weights='/path/to/{weights_file.name}'. Works offline: "
+        f"{OFFLINE_ALTERNATIVES}."
     )
 
 
 def _download(weights_file, target, progress, check=None):
     url = weights_file.url
-    with atomic_output(target) as tmp_path, open(tmp_path, "wb") as out:
+    # unbuffered: a write that fails (a full disk) fails at once, never again when the file is closed
+    with atomic_output(target) as tmp_path, open(tmp_path, "wb", buffering=0) as out:
         try:
             response = urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S)
         except urllib.error.HTTPError as e:
@@ -309,6 +365,8 @@ def _download(weights_file, target, progress, check=None):
             ) from None
         with response:
             total = int(response.headers.get("Content-Length") or 0) or None
+            if total:
+                check_free_space(target, total)
             _stream(response, out, total, weights_file.name, progress)
         out.flush()
         problem = _verify(tmp_path, weights_file, check)
@@ -328,13 +386,16 @@ def _stream(response, out, total, label, progress):
         total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=f"Downloading {label}",
         disable=not progress, leave=True,
     ) as bar:
-        try:
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-        except (OSError, urllib.error.URLError) as e:
-            raise WeightsError(f"The download of {label} broke off after {received} bytes: {e}.") from None
+        while True:
+            try:
+                chunk = response.read(_CHUNK)
+            except (OSError, urllib.error.URLError) as e:
+                raise WeightsError(f"The download of {label} broke off after {received} bytes: {e}.") from None
+            if not chunk:
+                break
+            out.write(chunk)  # an OSError here is the cache's (a full disk): see writing_cache
+            received += len(chunk)
+            bar.update(len(chunk))
     if total is not None and received != total:
         raise WeightsError(
             f"The download of {label} broke off after {received} of {total} bytes. Nothing was saved; try again."
@@ -360,6 +421,12 @@ def load_weights(model, weights, spec=None, include_top=True, progress=True):
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"Weights file not found: {path}. Pass weights='imagenet', None, or an existing file.")
+        if path.suffix.lower() in (".pth", ".pt"):
+            raise WeightsError(
+                f"{path} is a PyTorch state dict, and {model.name} has no PyTorch (torchvision) weight mapping: this "
+                "network takes Keras weights files (the keras.applications .h5, or a .weights.h5 saved by Keras). "
+                "The networks that read .pth files are those with torchvision weights (see kerasnets.list_models())."
+            )
         problem = _local_file_problem(path, model)
         if problem is not None:
             raise WeightsError(

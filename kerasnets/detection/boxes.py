@@ -23,14 +23,14 @@ import math
 import numpy as np
 from keras import ops
 
+from kerasnets.errors import BoxError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
+
 #: The dw/dh clamp of torchvision's BoxCoder: no box grows more than 1000/16 times its anchor.
 BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 RPN_WEIGHTS = (1.0, 1.0, 1.0, 1.0)
 HEAD_WEIGHTS = (10.0, 10.0, 5.0, 5.0)
 
 
-class BoxError(ValueError):
-    """Boxes, classes or masks cannot be used; the message names the image and the problem."""
 
 
 def convert_format(boxes, source, target, height=None, width=None):

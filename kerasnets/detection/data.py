@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kerasnets.detection.boxes import BoxError, validate_annotations
+from kerasnets.errors import DataError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
 
 SHAPE_CLASSES = ("circle", "rectangle", "triangle")
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 
 
-class DataError(ValueError):
-    """Detection data cannot be used; the message names the file or dataset and the problem."""
 
 
 @dataclass
@@ -42,6 +41,8 @@ class DetectionSet:
     class_names: tuple
     masks: list | None = None
     names: list = field(default_factory=list)
+    #: crowd annotations of the file that were left out (COCO's iscrowd; `read_coco` counts them)
+    crowd_annotations: int = 0
 
     def __post_init__(self):
         self.images = np.asarray(self.images)
@@ -68,6 +69,11 @@ class DetectionSet:
     @property
     def num_classes(self):
         return len(self.class_names)
+
+    @property
+    def num_objects(self):
+        """The number of boxes over all images."""
+        return sum(len(b) for b in self.boxes)
 
     @property
     def max_objects(self):
@@ -397,20 +403,51 @@ def read_coco(annotations, images_dir=None, image_size=None, *, masks=False, lim
         categories = sorted(coco["categories"], key=lambda c: c["id"])
         class_of = {c["id"]: k for k, c in enumerate(categories)}
         class_names = tuple(str(c.get("name", c["id"])) for c in categories)
-        infos = coco["images"][:limit] if limit else coco["images"]
-        per_image = {info["id"]: [] for info in infos}
-        all_ids = {info["id"] for info in coco["images"]}
-        for ann in coco["annotations"]:
-            if ann["image_id"] not in all_ids:
-                raise DataError(f"{path}: annotation {ann.get('id')} refers to image id {ann['image_id']}, which is "
-                    "not listed.")
-            if ann["category_id"] not in class_of:
-                raise BoxError(f"{path}: annotation {ann.get('id')} has category id {ann['category_id']}, "
-                               f"not among the categories {sorted(class_of)}.")
-            if ann["image_id"] in per_image and not ann.get("iscrowd", 0):
-                per_image[ann["image_id"]].append(ann)
     except (KeyError, TypeError) as e:
-        raise DataError(f"{path}: malformed COCO entry (missing or wrong field {e}).") from None
+        raise DataError(f"{path}: malformed COCO category list (every category needs an 'id'; missing or wrong "
+                        f"field {e}).") from None
+    seen = {}
+    for index, info in enumerate(coco["images"]):
+        if not isinstance(info, dict) or "id" not in info:
+            raise DataError(f"{path}: image entry {index} has no 'id'; every image needs an 'id' and a 'file_name'.")
+        if not isinstance(info.get("file_name"), str) or not info["file_name"]:
+            raise DataError(f"{path}: image {info['id']} (entry {index}) has no 'file_name'; every image needs the "
+                            "name of its file in the images folder.")
+        if info["id"] in seen:
+            raise DataError(f"{path}: image id {info['id']} is listed twice ({seen[info['id']]} and "
+                            f"{info['file_name']}); image ids must be unique, or the boxes of one image go to the "
+                            "other.")
+        seen[info["id"]] = info["file_name"]
+    infos = coco["images"][:limit] if limit else coco["images"]
+    per_image = {info["id"]: [] for info in infos}
+    crowd = 0
+    for index, ann in enumerate(coco["annotations"]):
+        what = f"annotation {ann.get('id', f'entry {index}') if isinstance(ann, dict) else f'entry {index}'}"
+        if not isinstance(ann, dict):
+            raise DataError(f"{path}: {what} is a {type(ann).__name__}, not an object with 'image_id', "
+                            "'category_id' and 'bbox'.")
+        for key in ("image_id", "category_id", "bbox"):
+            if key not in ann:
+                raise DataError(f"{path}: {what} has no {key!r}; every annotation needs 'image_id', 'category_id' "
+                                "and 'bbox' [x, y, width, height].")
+        if ann["image_id"] not in seen:
+            raise DataError(f"{path}: {what} refers to image id {ann['image_id']}, which is not listed.")
+        try:
+            hashable = ann["category_id"] in class_of
+        except TypeError:
+            hashable = False
+        if not hashable:
+            raise BoxError(f"{path}: {what} has category id {ann['category_id']!r}, not among the categories "
+                           f"{sorted(class_of)}.")
+        bbox = ann["bbox"]
+        if not (isinstance(bbox, (list, tuple)) and len(bbox) == 4
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
+            raise BoxError(f"{path}: {what} (image {ann['image_id']}) has bbox {bbox!r}; a COCO bbox is 4 numbers "
+                           "[x, y, width, height] in pixels.")
+        if ann.get("iscrowd", 0):
+            crowd += 1
+        elif ann["image_id"] in per_image:
+            per_image[ann["image_id"]].append(ann)
     if images_dir is None:
         beside = os.path.join(os.path.dirname(path), "images")
         images_dir = beside if os.path.isdir(beside) else os.path.dirname(path)
@@ -448,7 +485,8 @@ def read_coco(annotations, images_dir=None, image_size=None, *, masks=False, lim
             all_masks.append(np.asarray(decoded, np.uint8).reshape(-1, *target)[keep])
     if not images:
         raise DataError(f"{path}: lists no images.")
-    return DetectionSet(np.stack(images), boxes, classes, class_names, all_masks if masks else None, names)
+    return DetectionSet(np.stack(images), boxes, classes, class_names, all_masks if masks else None, names,
+                        crowd_annotations=crowd)
 
 
 def tfds_detection(name, split, image_size, *, data_dir=None, limit=None):

@@ -50,11 +50,13 @@ from kerasnets.core.weights import (
     WeightsFile,
     WeightsSpec,
     cache_dir,
+    check_free_space,
     file_digest,
+    writing_cache,
 )
 from kerasnets.models import blocks
 from kerasnets.models.layers import StochasticDepth
-from kerasnets.utils import atomic_output
+from kerasnets.utils import UNSET, atomic_output, renamed_argument
 
 decode_predictions = imagenet.decode_predictions
 
@@ -284,7 +286,8 @@ def converted_weights_path(variant, log=None):
     model = EfficientNetLite(variant, weights=None, name=f"efficientnet_lite{variant}")
     assign_torch_state(model, state, _plan(variant), pth)
     torch_weights.ensure_cache_folder()
-    with atomic_output(target, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
+    check_free_space(target, sum(math.prod(w.shape) * 4 for w in model.weights))
+    with writing_cache(target), atomic_output(target, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
         model.save_weights(tmp)
         torch_weights.record_digest(target, tmp)
     if log is not None:
@@ -327,12 +330,16 @@ _is_torch_file = torch_weights.is_torch_file
 # -- the builders --------------------------------------------------------------------------------
 
 
-@application.keras_application()
-def EfficientNetLite(variant, include_preprocessing=True, drop_connect_rate=0.2, **arguments):
-    """EfficientNet-Lite`variant` (0-4): width and depth coefficients and input size of `VARIANTS`,
-    0-255 RGB pixels in (rescaled inside the model unless `include_preprocessing=False`)."""
+@application.keras_application(order=(
+    "scale", *application.ARGUMENTS, "include_preprocessing", "drop_connect_rate", "variant"))
+def EfficientNetLite(scale=None, include_preprocessing=True, drop_connect_rate=0.2, variant=UNSET, **arguments):
+    """EfficientNet-Lite`scale` (0-4, the compound-scaling step): width and depth coefficients and
+    input size of `VARIANTS`, 0-255 RGB pixels in (rescaled inside the model unless
+    `include_preprocessing=False`). `variant=` is the deprecated spelling of `scale=` (across
+    kerasnets, `variant=` names whose layout a network follows: "paper", "keras", "torchvision")."""
+    variant = renamed_argument("EfficientNetLite", "scale", UNSET if scale is None else scale, "variant", variant)
     if variant not in VARIANTS:
-        raise ValueError(f"EfficientNetLite: variant must be one of {sorted(VARIANTS)}; received {variant!r}.")
+        raise ValueError(f"EfficientNetLite: scale must be one of {sorted(VARIANTS)}; received {variant!r}.")
     label = f"EfficientNetLite{variant}"
     width, depth, size, dropout = VARIANTS[variant]
     weights = arguments["weights"]
@@ -383,7 +390,7 @@ def _declare(variant, summary, **facts):
     """EfficientNet-Lite`variant` as a registered network (its width, depth and size are `VARIANTS` data)."""
     size = VARIANTS[variant][2]
     return EFFICIENTNET_LITE.variant(
-        f"efficientnet_lite{variant}", f"EfficientNetLite{variant}", EfficientNetLite, options=dict(variant=variant),
+        f"efficientnet_lite{variant}", f"EfficientNetLite{variant}", EfficientNetLite, options=dict(scale=variant),
         input_size=size, crop_fraction=size / (size + 32), weights=PYTORCH_WEIGHTS.get(variant), top1=TOP1[variant],
         summary=summary, **facts,
     )

@@ -5,6 +5,7 @@ from keras import layers
 
 from kerasnets.models.layers import ImagePreprocessing
 from kerasnets.train.scenarios import BASE_NAME, apply_scenario
+from kerasnets.utils import UNSET, renamed_argument
 
 
 def _headless(base):
@@ -14,8 +15,8 @@ def _headless(base):
 
 
 def build_classifier(base, num_classes, scenario="feature_extractor", *, weights="imagenet", image_size=None,
-                     dropout=0.2, preprocessing="auto", fine_tune_from=None, top_blocks=1, freeze_batch_norm=None,
-                     name=None, **network_options):
+                     dropout=0.2, preprocessing="auto", fine_tune_from=None, top_blocks=1, freeze_batchnorm=UNSET,
+                     name=None, freeze_batch_norm=UNSET, **network_options):
     """A classifier for `num_classes` on a pretrained body: raw RGB 0-255 pixels in, probabilities out.
 
     base: a registered network name (built with include_top=False, `weights`, `image_size` and
@@ -54,8 +55,10 @@ def build_classifier(base, num_classes, scenario="feature_extractor", *, weights
     x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="classifier")(x)
     model = keras.Model(inputs, outputs, name=name or f"{network_name}_classifier")
+    freeze_batchnorm = renamed_argument("build_classifier", "freeze_batchnorm", freeze_batchnorm, "freeze_batch_norm",
+                                        freeze_batch_norm)
     apply_scenario(model, scenario, fine_tune_from=fine_tune_from, top_blocks=top_blocks,
-                   freeze_batch_norm=freeze_batch_norm)
+                   freeze_batchnorm=freeze_batchnorm)
     return model
 
 

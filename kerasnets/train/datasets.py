@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasnets.errors import DataError  # noqa: F401  (the class of kerasnets.errors; this path stays an alias)
 from kerasnets.images import IMAGE_SUFFIXES, ImageError, load_image, resize
 
 #: Folder names recognised as ready-made splits, in order of preference.
@@ -26,8 +27,6 @@ VALIDATION_SPLITS = ("validation", "val", "valid", "test")
 STREAM_SHUFFLE_BUFFER = 2048
 
 
-class DataError(ValueError):
-    """The training data cannot be used; the message names the folder or dataset and the fix."""
 
 
 @dataclass
@@ -121,7 +120,8 @@ def _find_split(root, names):
 
 def split_image_folder(root, validation_split=0.2, seed=0):
     """(train, validation) ImageFolders. A folder with `train/` and `validation/` (or `val/`,
-    `test/`) sub-folders is used as split; otherwise each class is split at random, stratified,
+    `test/`) sub-folders is used as split (`train/` alone is split like a folder of classes; a split
+    folder beside class folders is an error); otherwise each class is split at random, stratified,
     holding out `validation_split` of its images (at least one when it has two or more)."""
     root = Path(root)
     train_dir, validation_dir = _find_split(root, TRAIN_SPLITS), _find_split(root, VALIDATION_SPLITS)
@@ -135,6 +135,19 @@ def split_image_folder(root, validation_split=0.2, seed=0):
         validation.skipped = train.skipped = train.skipped + validation.skipped
         validation._lock = train._lock
         return train, validation
+    present = train_dir or validation_dir
+    if present is not None:
+        others = sorted(d.name for d in root.iterdir() if d.is_dir() and d != present and not d.name.startswith("."))
+        if train_dir is not None and not others:
+            root = train_dir  # train/ alone: its classes are split at random below
+        else:
+            missing = "validation/" if validation_dir is None else "train/"
+            besides = f" next to {', '.join(o + '/' for o in others[:5])}" if others else ""
+            raise DataError(
+                f"{root}: has a {present.name}/ folder{besides} but no {missing} one, so its sub-folders are not "
+                f"classes; give both train/ and validation/ (one sub-folder per class in each), or one sub-folder per "
+                "class directly in the folder."
+            )
     folder = scan_image_folder(root)
     if not 0.0 <= validation_split < 1.0:
         raise DataError(f"validation_split must be in [0, 1); received {validation_split}.")

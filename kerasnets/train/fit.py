@@ -7,6 +7,7 @@ import keras
 from kerasnets.train.batchnorm import PreciseBatchNorm
 from kerasnets.train.classifier import compile_classifier
 from kerasnets.train.scenarios import SCENARIOS, apply_scenario, trainable_batch_norms
+from kerasnets.utils import UNSET, renamed_argument
 
 
 class TrainingLog:
@@ -23,8 +24,8 @@ class TrainingLog:
 
 def fine_tune(model, train, validation=None, *, scenario="feature_extractor", epochs=10, head_epochs=None,
               learning_rate=1e-3, fine_tune_learning_rate=None, optimizer="adam", label_smoothing=0.0,
-              fine_tune_from=None, top_blocks=1, freeze_batch_norm=None, schedule="cosine", precise_statistics=True,
-              callbacks=(), verbose="auto"):
+              fine_tune_from=None, top_blocks=1, freeze_batchnorm=UNSET, schedule="cosine", precise_statistics=True,
+              callbacks=(), verbose="auto", freeze_batch_norm=UNSET):
     """Train a `build_classifier` model in two phases, as the Keras transfer-learning guide does:
     first the new classifier alone (`head_epochs`, default a third of `epochs`, at `learning_rate`),
     then the scenario's blocks with it for the remaining epochs at `fine_tune_learning_rate`
@@ -40,7 +41,8 @@ def fine_tune(model, train, validation=None, *, scenario="feature_extractor", ep
         head_epochs = epochs if scenario == "feature_extractor" else max(1, epochs // 3)
     head_epochs = min(head_epochs, epochs)
     log = TrainingLog()
-    options = dict(fine_tune_from=fine_tune_from, top_blocks=top_blocks, freeze_batch_norm=freeze_batch_norm)
+    options = dict(fine_tune_from=fine_tune_from, top_blocks=top_blocks, freeze_batchnorm=renamed_argument(
+        "fine_tune", "freeze_batchnorm", freeze_batchnorm, "freeze_batch_norm", freeze_batch_norm))
 
     def phase(name, rate, first_epoch, last_epoch):
         compile_classifier(model, rate, optimizer, label_smoothing)
@@ -49,6 +51,8 @@ def fine_tune(model, train, validation=None, *, scenario="feature_extractor", ep
             phase_callbacks.append(cosine_schedule(rate, first_epoch, last_epoch))
         if precise_statistics and trainable_batch_norms(model):
             phase_callbacks.append(PreciseBatchNorm(train))
+        if last_epoch == 1 and verbose not in (0, "silent") and epochs > 1:
+            print(f"Epoch 1/{epochs}")  # Keras leaves out the header of a one-epoch fit
         history = model.fit(train, validation_data=validation, epochs=last_epoch, initial_epoch=first_epoch,
                             callbacks=phase_callbacks, verbose=verbose, shuffle=False)  # the dataset shuffles itself
         log.add(name, history)

@@ -22,6 +22,7 @@ import math
 from keras import layers
 
 from kerasnets.train.graph import block_names, network_blocks
+from kerasnets.utils import UNSET, renamed_argument
 
 SCENARIOS = ("feature_extractor", "fine_tune_top", "fine_tune_from", "full")
 BASE_NAME = "base"
@@ -70,16 +71,19 @@ def first_trainable_block(base, scenario, *, fine_tune_from=None, top_blocks=1):
     )
 
 
-def apply_scenario(model, scenario, *, fine_tune_from=None, top_blocks=1, freeze_batch_norm=None):
+def apply_scenario(model, scenario, *, fine_tune_from=None, top_blocks=1, freeze_batchnorm=UNSET,
+                   freeze_batch_norm=UNSET):
     """Set `trainable` on every layer of the body of `model` for `scenario`; the classifier head
     stays trainable. Returns the index of the first trained block."""
     base = base_of(model)
     first = first_trainable_block(base, scenario, fine_tune_from=fine_tune_from, top_blocks=top_blocks)
-    freeze_batch_norm = scenario != "full" if freeze_batch_norm is None else freeze_batch_norm
+    freeze_batchnorm = renamed_argument("apply_scenario", "freeze_batchnorm", freeze_batchnorm, "freeze_batch_norm",
+                                        freeze_batch_norm)
+    freeze_batchnorm = scenario != "full" if freeze_batchnorm is None else freeze_batchnorm
     model.trainable = True  # Keras sets this recursively; the per-layer flags follow
     for index, block in enumerate(network_blocks(base)):
         for layer in block:
-            layer.trainable = index >= first and not (freeze_batch_norm and isinstance(layer,
+            layer.trainable = index >= first and not (freeze_batchnorm and isinstance(layer,
                 layers.BatchNormalization))
     return first
 
@@ -92,7 +96,9 @@ def describe(model):
     params = sum(math.prod(w.shape) for w in model.trainable_weights)
     total = sum(math.prod(w.shape) for w in model.weights)
     if trained:
-        where = f"blocks {trained[0]}-{len(blocks) - 1} of {len(blocks)} (from {blocks[trained[0]][0].name})"
+        block = blocks[trained[0]]
+        first = next((layer.name for layer in block if layer.trainable_weights), block[0].name)
+        where = f"blocks {trained[0]}-{len(blocks) - 1} of {len(blocks)} (from {first})"
     else:
         where = f"none of its {len(blocks)} blocks"
     return f"{base.name}: trains {where} + the classifier; {params:,} of {total:,} parameters trainable."
