@@ -29,11 +29,10 @@ from export import metadata as metadata_lib
 from export.checks import is_detector
 from export.converter import configure
 from export.errors import ExportError
-from export.verify import quantize_input
+from export.verify import POSTPROCESS_OP, quantize_input
 from kerasnets.utils import atomic_output, temporary_folder
 
 QUANTIZATIONS = ("none", "float16", "int8")
-POSTPROCESS_OP = "TFLite_Detection_PostProcess"
 #: Signature output keys; the converter orders outputs by key, which is the op's output order.
 OUTPUT_KEYS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
 
@@ -126,13 +125,13 @@ def convert_detector(model, quantize="none", representative_data=None, max_detec
 
 
 def _check_converted(data, name):
-    ops = op_names(data)
+    """The converted detector has the postprocess op, no Flex op and no other custom op (export.verify)."""
+    from export.verify import check_operators
+
+    ops = [o.name for o in check_operators(data, allowed_custom=(POSTPROCESS_OP,),
+                                            what=f"the TFLite file of {name}")]
     if POSTPROCESS_OP not in ops:
         raise ExportError(f"TFLite conversion of {name} did not insert {POSTPROCESS_OP} (ops: {sorted(set(ops))}).")
-    flex = [o for o in ops if o.startswith("Flex")]
-    if flex:
-        raise ExportError(f"TFLite conversion of {name} needs TensorFlow ops ({sorted(set(flex))}), which Android's "
-                          "LiteRT runtime does not run.")
     return data
 
 
@@ -309,9 +308,10 @@ def verify_detector(path, model, images, dataset=None, score_threshold=0.3, repe
     """Compare the `.tflite` detector at `path` with the Keras `model` on `images` (uint8 or float 0-255
     `[N, H, W, 3]` at the model's size): matched-box IoU, same class, score differences, LiteRT latency,
     and with a DetectionSet `dataset` (of these images) the COCO mAP of the file."""
-    from export.verify import interpreter
+    from export.verify import check_operators, interpreter
 
     data = Path(path).read_bytes()
+    check_operators(data, allowed_custom=(POSTPROCESS_OP,), what=str(path))
     runner = interpreter(data)
     images = np.asarray(images)
     lite = run_detector(runner, images.astype(np.float32))

@@ -110,12 +110,16 @@ def check_quantization(quantize):
 def _convert_saved_model(saved_model, name, quantize, calibration=None, int8_io="uint8"):
     import tensorflow as tf
 
+    from export.verify import check_operators
+
     converter = configure(tf.lite.TFLiteConverter.from_saved_model(saved_model), quantize, calibration, int8_io)
     try:
-        return converter.convert()
+        data = converter.convert()
     except Exception as e:  # the converter's own errors are long MLIR dumps
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ExportError(f"TFLite conversion of {name} failed: {first}") from e
+    check_operators(data, what=f"the TFLite file of {name}")  # built-in operators only, before anything is written
+    return data
 
 
 def to_tflite(model, path, quantize="none", representative_data=None, labels=None, preprocessing=None, size=None,

@@ -95,6 +95,9 @@ def optimize_to_tflite(model, path, data, epochs=1, sparsity=None, preprocessing
         )))
         report = run_worker(job_dir)
         tflite_bytes = (job_dir / "model.tflite").read_bytes()
+    from export.verify import check_operators
+
+    check_operators(tflite_bytes, what=f"the TFLite file of {model.name}")  # before anything is written
     what = f"pruned to {sparsity:.0%} sparsity" if sparsity is not None else "quantization-aware trained"
     description = (f"{model.name} image classifier, {what} with tensorflow-model-optimization and exported by "
         "kerasnets "
