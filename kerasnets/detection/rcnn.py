@@ -240,10 +240,12 @@ class ImageNetRCNN:
         rcnn = ImageNetRCNN.from_classifier("efficientnet_lite0")
         result = rcnn.detect([photo])[0]      # boxes (xyxy pixels), scores, classes, names
 
-    One step is not the paper's: the SVMs were trained with object parts as negatives, so they
-    prefer whole objects; a classifier's softmax is as sure of a cat's face as of the cat. So a
-    detection that lies mostly inside a larger one of the same class (`part_overlap` of its area)
-    that scores at least `part_ratio` of its score is taken as a part of that object and dropped.
+    One step is not the paper's: its SVMs were trained with object parts as negatives, so they
+    prefer whole objects, whereas a classifier's softmax is as sure of a cat's face as of the cat,
+    and gives the cat's ear a label of its own (red fox). So a detection that lies mostly inside a
+    larger one (`part_overlap` of its area) that scores at least `part_ratio` of its score is taken
+    as a part of that object and dropped; `part_classes="same"` only drops parts of the same class
+    (keeps a cup inside a confidently labelled table), `part_overlap=None` keeps every detection.
 
     Proposals are bounded for speed: fast-mode selective search, boxes with both sides at least
     `min_size` (a fraction of the shorter image side, or pixels when > 1), near duplicates (IoU >
@@ -253,7 +255,7 @@ class ImageNetRCNN:
 
     def __init__(self, classifier, *, preprocess=None, class_names=None, context=16, max_proposals=300,
                  min_size=0.1, search_mode="fast", score_threshold=0.5, nms_threshold=0.3, part_overlap=0.7,
-                 part_ratio=0.8, max_detections=100, batch_size=32):
+                 part_ratio=0.8, part_classes="any", max_detections=100, batch_size=32):
         output = classifier.outputs[0].shape
         self.classifier = classifier
         self.warp_size = tuple(int(v) for v in classifier.inputs[0].shape[1:3])
@@ -280,6 +282,9 @@ class ImageNetRCNN:
         self.nms_threshold = nms_threshold
         self.part_overlap = part_overlap
         self.part_ratio = part_ratio
+        if part_classes not in ("same", "any"):
+            raise ValueError(f"part_classes must be 'same' or 'any', got {part_classes!r}.")
+        self.part_classes = part_classes
         self.max_detections = max_detections
         self.batch_size = batch_size
 
@@ -357,10 +362,12 @@ class ImageNetRCNN:
             boxes, scores, classes = boxes[idx], scores[idx], classes[idx]
         if self.part_overlap is not None and len(boxes) > 1:
             inter, _, area = _iou_pairs(boxes[:, None], boxes[None])  # inter[a, b], area[a, b] = area of b
-            part = ((inter / np.maximum(area, 1e-9) >= self.part_overlap) & (area < area.T)
-                    & (classes[:, None] == classes[None]) & (scores[:, None] >= self.part_ratio * scores[None]))
+            same = (classes[:, None] == classes[None]) | (self.part_classes == "any")
+            part = ((inter / np.maximum(area, 1e-9) >= self.part_overlap) & (area < area.T) & same
+                    & (scores[:, None] >= self.part_ratio * scores[None]))
             keep = ~part.any(axis=0)
             boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
-        boxes, scores, classes = boxes[:self.max_detections], scores[:self.max_detections], classes[:self.max_detections]
+        n = self.max_detections
+        boxes, scores, classes = boxes[:n], scores[:n], classes[:n]
         return {"boxes": boxes.astype(np.float32), "scores": scores.astype(np.float32), "classes": classes,
                 "names": [self.class_names[c] for c in classes]}
