@@ -72,9 +72,9 @@ def test_app_compares_saved_detectors(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         detection_errors.parse_args(["--model", legacy[0], "--label", "a", "--label", "b"])
     assert e.value.code == 2
-    assert detection_errors.main(["--model", str(tmp_path / "none.keras"), "--output", str(tmp_path / "x.png")]) == 2
-    assert "no such model file" in capsys.readouterr().err
+    assert detection_errors.main(["--model", str(tmp_path / "none.keras"), "--output", str(tmp_path / "x.png")]) == 1
+    assert "error: --model" in capsys.readouterr().err
     assert detection_errors.main(["--model", legacy[0], "--similar", "circle:cat", "--images", "2",
                                   "--output", str(tmp_path / "y.png")]) == 2
-    assert "classes are circle, rectangle, triangle" in capsys.readouterr().err
+    assert "error: --similar circle:cat: the classes are circle, rectangle, triangle" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["errors.png"]

@@ -11,12 +11,13 @@ writes the pie charts (correct, localization, similar, other, background) to --o
 
 import argparse
 import os
-import sys
 
 
 def parse_args(argv=None):
+    from kerasnets.errors import program_name
+
     doc = __doc__
-    parser = argparse.ArgumentParser(prog=os.path.basename(sys.argv[0]) if argv is None else "detection_errors",
+    parser = argparse.ArgumentParser(prog=program_name("detection_errors.py"),
                                      description=doc.split("\n\n")[0], epilog=doc.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, metavar="MODEL.keras",
@@ -38,24 +39,24 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kerasnets.utils import OutputError, check_output
+    from kerasnets.errors import run_app
 
-    try:
-        check_output(args.output, what="--output chart")
-    except OutputError as e:
-        print(f"detection_errors: {e}", file=sys.stderr)
-        return 2
+    return run_app(_main, argv)
+
+
+def _main(argv=None):
+    args = parse_args(argv)
+    from kerasnets.errors import InputError, UsageError
+    from kerasnets.utils import check_output
+
+    check_output(args.output, what="--output chart", inputs=args.model)
     for path in args.model:
         if not os.path.isfile(path):
-            print(f"detection_errors: {path}: no such model file (train one with apps/train_detector.py).",
-                  file=sys.stderr)
-            return 2
+            raise InputError(f"--model {path}: no such model file (train one with train_detector, which writes "
+                             "runs/detector/model.keras).")
     import kerasnets
     from kerasnets.cli.train_detector import load_data
     from kerasnets.detection.base import Detector
-    from kerasnets.detection.data import DataError
     from kerasnets.detection.diagnosis import error_analysis, plot_breakdowns
 
     models = []
@@ -63,32 +64,25 @@ def main(argv=None):
         try:
             model = kerasnets.load_model(path)
         except ValueError as e:
-            print(f"detection_errors: {e}", file=sys.stderr)
-            return 2
+            raise InputError(f"--model {e}") from None
         if not isinstance(model, Detector) or getattr(model, "rpn", True) is None:
-            print(f"detection_errors: {path} holds a {type(model).__name__}, not a detector that finds objects by "
-                  "itself (Faster/Mask R-CNN, SSD, YOLOv1).", file=sys.stderr)
-            return 2
+            raise InputError(f"--model {path} holds a {type(model).__name__}, not a detector that finds objects by "
+                             "itself (Faster/Mask R-CNN, SSD, YOLOv1).")
         models.append(model)
     size = args.image_size or models[0].image_size[0]
-    try:
-        data = load_data(args.data, args.images, size, args.seed, False, args.images_dir, "validation")
-    except (DataError, ValueError) as e:
-        print(f"detection_errors: {e}", file=sys.stderr)
-        return 2
+    data = load_data(args.data, args.images, size, args.seed, False, args.images_dir, "validation")
     names = list(data.class_names)
     for model in models:
         if list(model.class_names) != names:
-            print(f"detection_errors: a model detects {model.class_names}, the data has {names}.", file=sys.stderr)
-            return 2
+            raise InputError(f"--model: a model detects {', '.join(model.class_names)}; the --data set has "
+                             f"{', '.join(names)}.")
     similar = {}
     for pair in (args.similar or "").split(","):
         if not pair:
             continue
         a, _, b = pair.partition(":")
         if a not in names or b not in names:
-            print(f"detection_errors: --similar {pair}: classes are {', '.join(names)}.", file=sys.stderr)
-            return 2
+            raise UsageError(f"--similar {pair}: the classes are {', '.join(names)}.")
         similar.setdefault(names.index(a), set()).add(names.index(b))
         similar.setdefault(names.index(b), set()).add(names.index(a))
     labels = args.label or [os.path.basename(os.path.dirname(os.path.abspath(p))) for p in args.model]

@@ -22,9 +22,9 @@ class DetectionTransform:
     def batch(self, images):
         """A list (or array) of RGB images of any sizes -> (float32 `[B, H, W, 3]` at the model size, their
         original (height, width) sizes)."""
-        from kerasnets.images import resize
+        from kerasnets.images import check_rgb_images, resize
 
-        arrays = [np.asarray(im) for im in images]
+        arrays = check_rgb_images(images)
         sizes = [a.shape[:2] for a in arrays]
         batch = np.stack([resize(a, self.image_size) if a.shape[:2] != self.image_size else a for a in arrays])
         return batch.astype("float32"), sizes
