@@ -25,9 +25,7 @@ import argparse
 import copy
 import json
 import os
-import statistics
 import sys
-import time
 from collections import defaultdict
 
 import numpy as np
@@ -151,16 +149,10 @@ def make_input(detail, image=None, seed=0):
 
 
 def median_ms(runner, runs, warmup, stat="median"):
-    """The median (or with stat='min', the fastest: the better estimate on a machine other work shares) of
-    `runs` timed invocations, after `warmup` untimed ones."""
-    for _ in range(warmup):
-        runner.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        runner.invoke()
-        times.append((time.perf_counter() - start) * 1000)
-    return min(times) if stat == "min" else statistics.median(times)
+    """The median (or with stat='min', the fastest) of `runs` timed invocations, after `warmup` untimed ones."""
+    from export.grid import invoke_ms
+
+    return invoke_ms(runner, runs, warmup, best=stat == "min")
 
 
 def delegated_ops(runner, graph):

@@ -33,6 +33,12 @@ def latency_ms(model, threads=1, runs=30, warmup=5, best=False):
     runner = interpreter(model, num_threads=threads)
     detail = runner.get_input_details()[0]
     runner.set_tensor(detail["index"], np.zeros(detail["shape"], dtype=detail["dtype"]))
+    return invoke_ms(runner, runs, warmup, best)
+
+
+def invoke_ms(runner, runs=30, warmup=5, best=False):
+    """The median (or with `best`, the fastest: the better estimate on a machine other work shares) of `runs`
+    timed invocations of a LiteRT interpreter whose inputs are set, after `warmup` untimed ones."""
     for _ in range(warmup):
         runner.invoke()
     times = []
