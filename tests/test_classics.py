@@ -142,7 +142,13 @@ def _inputs(shape, n=2):
     return np.random.default_rng(0).uniform(-1, 1, (n, *shape)).astype("float32")
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+#: built, saved and reloaded by tests/test_registry.py's round trip too (one network per family builder): their JSON
+#: and clone round trips run with -m slow
+REGISTRY_COVERED = {"inceptionv4", "inceptionresnetv1"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in REGISTRY_COVERED else n
+                                  for n in sorted(SMALL)])
 def test_serialisation_round_trips(name, tmp_path):
     builder, kwargs, shape = SMALL[name]
     model = builder(**kwargs)

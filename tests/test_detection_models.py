@@ -68,6 +68,7 @@ def test_mask_rcnn_round_trip_gives_identical_detections(data, tmp_path):
     assert det[0]["masks"].shape[1:] == (64, 64) and det[0]["masks"].dtype == bool
 
 
+@pytest.mark.slow  # the harness's fast_rcnn row trains and detects with external proposals
 def test_fast_rcnn_takes_external_proposals(data):
     model = FastRCNN(**{k: v for k, v in TINY.items() if not k.startswith("rpn")})
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)

@@ -97,7 +97,7 @@ def trained(data, tmp_path_factory):
 
 
 @pytest.mark.parametrize("row", IDS)
-def test_trains_two_steps_with_finite_named_losses(trained, row):
+def test_trains_two_steps_with_finite_named_losses(trained, data, row):
     model, _, losses, detections = trained[row]
     for logs in losses:
         assert set(logs) >= {"loss", *(f"{n}_loss" for n in model.loss_names)}
@@ -108,6 +108,11 @@ def test_trains_two_steps_with_finite_named_losses(trained, row):
         assert (d["classes"] >= 0).all() and (d["classes"] < 3).all()
         if "mask" in model.loss_names:
             assert d["masks"].shape == (len(d["boxes"]), 64, 64) and d["masks"].dtype == bool
+    if isinstance(model, FastRCNN):  # no RPN built; the paper's RoI max pooling; proposals are required
+        assert model.rpn is None and "rpn_box" not in model.loss_names
+        assert type(model.roi_pooler).__name__ == "RoIPooling"
+        with pytest.raises(ValueError, match="external proposals"):
+            model(data.images[:1].astype("float32"))
 
 
 LOAD_SCRIPT = r"""

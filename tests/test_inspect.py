@@ -147,7 +147,7 @@ def smooth_net(seed=0):
     x = L.Conv2D(4, 3, activation="tanh", name="conv1")(x)
     x = L.AveragePooling2D(2, name="pool")(x)
     x = L.Conv2D(5, 3, strides=2, padding="same", activation="softplus", name="conv2")(x)
-    x = L.Flatten()(x)
+    x = L.Flatten(name="flatten")(x)
     outputs = L.Dense(3, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, outputs, name="smooth")
 
