@@ -108,6 +108,12 @@ def test_trains_two_steps_with_finite_named_losses(trained, data, row):
         assert (d["classes"] >= 0).all() and (d["classes"] < 3).all()
         if "mask" in model.loss_names:
             assert d["masks"].shape == (len(d["boxes"]), 64, 64) and d["masks"].dtype == bool
+    from kerasnets.errors import ImageError
+
+    with pytest.raises(ImageError, match="RGB images"):  # P12h: a grayscale array
+        model.detect([np.zeros((64, 64), np.uint8)])
+    with pytest.raises(ImageError, match="NaN"):  # P12g: NaN pixels
+        model.detect([np.full((64, 64, 3), np.nan, np.float32)])
     if isinstance(model, FastRCNN):  # no RPN built; the paper's RoI max pooling; proposals are required
         assert model.rpn is None and "rpn_box" not in model.loss_names
         assert type(model.roi_pooler).__name__ == "RoIPooling"
