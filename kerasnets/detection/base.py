@@ -158,15 +158,11 @@ class Detector(keras.Model):
     def _inference(self, x):
         return self(x, training=False)
 
-    # --- export ----------------------------------------------------------------------------------
+    # --- export ---------------------------------------------------------------------------------
 
+    #: whether export.detection writes it as a .tflite with TFLite_Detection_PostProcess (single-stage detectors
+    #: give its inputs: `anchors`, `box_scales`, `postprocess_inputs`)
     exportable = False
-
-    def postprocess_inputs(self, images):
-        """Raw pixels -> (box encodings `[B, N, 4]` (ty, tx, th, tw) against `anchors`, class scores): the
-        inputs of TFLite_Detection_PostProcess. Only single-stage detectors have them."""
-        raise NotImplementedError(f"{type(self).__name__} does not export to TFLite with the detection post-process "
-                                  "op; SSD and YOLOv1 do.")
 
 
 def _plain(value):

@@ -57,6 +57,19 @@ def box_iou(boxes1, boxes2):
     return ops.where(union > 0, inter / ops.maximum(union, 1e-12), 0.0)
 
 
+
+def box_iou_numpy(boxes1, boxes2):
+    """`box_iou` in NumPy for code outside a model (R-CNN's SVM mining, the error breakdown): `[N, 4]` and
+    `[M, 4]` xyxy -> `[N, M]`."""
+    boxes1, boxes2 = np.asarray(boxes1, np.float64).reshape(-1, 4), np.asarray(boxes2, np.float64).reshape(-1, 4)
+    lt = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
+    rb = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
+    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
+    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
+    return inter / np.maximum(area1[:, None] + area2[None, :] - inter, 1e-9)
+
+
 def clip_boxes(boxes, height, width):
     """Clip `xyxy` boxes to the image `[0, width] x [0, height]`."""
     x1 = ops.clip(boxes[..., 0], 0.0, float(width))

@@ -11,28 +11,16 @@ says otherwise) are sorted into
 * background: IoU <= 0.1 with every object.
 
 The paper's finding: YOLO's errors are mostly localisation, Fast R-CNN's mostly background.
-NumPy only; the chart needs matplotlib.
+NumPy only (boxes' `box_iou_numpy`); the chart needs matplotlib.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from kerasnets.detection.boxes import box_iou_numpy
+
 CATEGORIES = ("correct", "localization", "similar", "other", "background")
-
-
-def _iou(box, boxes):
-    """IoU of one xyxy box with `[N, 4]` boxes (NumPy)."""
-    if len(boxes) == 0:
-        return np.zeros(0)
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
 
 
 @dataclass
@@ -79,7 +67,7 @@ def error_analysis(detections, dataset, similar=None, top=None, label=""):
                       for b, s, k in zip(d["boxes"], d["scores"], d["classes"]) if int(k) == c]
         candidates.sort(key=lambda t: -t[0])
         for _, i, box in candidates[:objects if top is None else int(top)]:
-            iou = _iou(box, gt_boxes[i])
+            iou = box_iou_numpy(box[None], gt_boxes[i])[0]
             same = gt_classes[i] == c
             best_same = np.where(same, iou, -1.0)
             j = int(np.argmax(best_same)) if same.any() else -1

@@ -12,7 +12,7 @@ the ground-truth boxes, negatives the proposals under 0.3 IoU, as in the paper's
 
 import numpy as np
 
-from kerasnets.detection.boxes import HEAD_WEIGHTS
+from kerasnets.detection.boxes import HEAD_WEIGHTS, box_iou_numpy
 
 
 def selective_search(image, mode="fast", max_proposals=2000, min_size=4):
@@ -70,15 +70,6 @@ def pad_proposals(proposals, count):
     for i, p in enumerate(proposals):
         out[i, :min(len(p), count)] = p[:count]
     return out
-
-
-def _iou(a, b):
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=-1)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
 def _encode(reference, boxes):
@@ -146,7 +137,7 @@ class RCNN:
         xs, ys, reg_x, reg_t, reg_c = [], [], [], [], []
         for image, gt, classes, props in zip(dataset.images, dataset.boxes, dataset.classes, proposals):
             props = props[(props[:, 2] > props[:, 0]) & (props[:, 3] > props[:, 1])]
-            iou = _iou(props, gt) if len(gt) else np.zeros((len(props), 0))
+            iou = box_iou_numpy(props, gt) if len(gt) else np.zeros((len(props), 0))
             best = iou.max(1) if len(gt) else np.zeros(len(props))
             negatives = np.flatnonzero(best < 0.3)
             negatives = self.rng.choice(negatives, min(len(negatives), self.negatives_per_image), replace=False)
