@@ -10,15 +10,35 @@ the ground-truth boxes, negatives the proposals under 0.3 IoU, as in the paper's
 `Ridge` on the features for box regression (proposals of IoU >= 0.6, appendix C).
 """
 
+import os
+
 import numpy as np
 
 from kerasnets.detection.boxes import HEAD_WEIGHTS, box_iou_numpy
 
 
-def selective_search(image, mode="fast", max_proposals=2000, min_size=4):
+def _seed_c_rand(seed):
+    """Seed the C library's `rand()`, which OpenCV's selective search draws its region ranks from
+    (`rank = rand() / RAND_MAX * level`): unseeded, the order of the proposals - and so which ones a
+    bound like `max_proposals` keeps - depends on whatever else in the process called `rand()`.
+    Returns False where the C library cannot be reached (the order then varies between runs)."""
+    import ctypes
+    import ctypes.util
+
+    for name in ([None] if os.name != "nt" else []) + ["ucrtbase", "msvcrt", ctypes.util.find_library("c")]:
+        try:
+            ctypes.CDLL(name).srand(ctypes.c_uint(seed))
+            return True
+        except (OSError, AttributeError, TypeError):
+            continue
+    return False
+
+
+def selective_search(image, mode="fast", max_proposals=2000, min_size=4, seed=0):
     """Selective search proposals of a uint8 RGB image: float32 `[P, 4]` xyxy boxes, at most
-    `max_proposals`, in OpenCV's order (roughly by hierarchy level), smaller than `min_size`
-    pixels left out, duplicates removed."""
+    `max_proposals`, in OpenCV's order (by hierarchy level times a random number), smaller than
+    `min_size` pixels left out, duplicates removed. `seed` seeds that random ranking, so the same
+    image gives the same proposals in the same order whatever ran before (`None`: leave it as is)."""
     import cv2
 
     if not hasattr(cv2, "ximgproc"):
@@ -33,6 +53,8 @@ def selective_search(image, mode="fast", max_proposals=2000, min_size=4):
         search.switchToSelectiveSearchQuality()
     else:
         raise ValueError(f"mode must be 'fast' or 'quality', got {mode!r}.")
+    if seed is not None:
+        _seed_c_rand(seed)
     rects = search.process()
     if len(rects) == 0:
         return np.zeros((0, 4), np.float32)
