@@ -278,7 +278,7 @@ def test_legacy_files_load_with_keras_in_a_fresh_process(tmp_path):
 # --- the shape of the package ------------------------------------------------------------------------------
 
 #: kerasnets.detection's modules, lowest first: each may import only modules listed before it
-ORDER = ["boxes", "anchors", "matcher", "ops", "losses", "common", "augment", "layers", "backbone", "transform",
+ORDER = ["coco", "boxes", "anchors", "matcher", "ops", "losses", "common", "augment", "layers", "backbone", "transform",
          "base", "rpn", "roi_heads", "single_stage", "generalized_rcnn", "ssd", "yolo", "faster_rcnn", "models", "data",
          "metrics", "diagnosis", "visualize", "rcnn"]
 

@@ -10,6 +10,7 @@ and YOLOv1 (`SingleStageDetector`), on any kerasnets backbone, with the parts th
 
 The modules, each importing only those above it:
 
+    coco                                           COCO's 91 category slots (torchvision's indices)
     boxes, anchors, matcher, ops, losses, common   box formats and coder, anchors, matching, RoI ops and NMS,
                                                    loss terms, the input-size check and backbone freezing
     layers, backbone, transform                    RoI pooling layers, backbone maps (+FPN), resize/map back
