@@ -28,6 +28,7 @@ def batch(data, masks=False):
     return next(iter(data.tf_dataset(4, training=True, max_objects=data.max_objects, masks=masks, flip=False)))
 
 
+@pytest.mark.slow  # the harness's faster_rcnn rows learn a batch, check the padded output and another size
 def test_faster_rcnn_learns_a_batch_and_predicts(data):
     model = FasterRCNN(**TINY)
     model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)

@@ -1,4 +1,4 @@
-"""One harness for every detector configuration (`CONFIGS`): build at a small size, two training steps on the
+"""One harness for every detector configuration (`CONFIGS`): build at a small size, learn one batch of the
 synthetic set, save, load in fresh interpreters three ways (`import kerasnets` then `keras.models.load_model`,
 the other import order, `kerasnets.load_model`) with identical detections, export to `.tflite` where the
 detector exports and compare with LiteRT, and the same files on JAX. A new detector is tested by adding a row.
@@ -42,6 +42,8 @@ CONFIGS = [
     ("yolov1", YOLOv1, {"grid": 2, "hidden": 8, "head_channels": 8, "score_thresh": 0.0, "detections_per_img": 10}),
 ]
 IDS = [row[0] for row in CONFIGS]
+#: training steps on the harness's one batch: the first traces the train step, the other 11 cost 0.3 s per row
+STEPS = 12
 
 
 def test_every_detector_class_has_a_row():
@@ -73,35 +75,47 @@ def data():
 
 @pytest.fixture(scope="module")
 def trained(data, tmp_path_factory):
-    """Each configuration built, trained two steps, saved: {row id: (model, path, losses, detections)}."""
+    """Each configuration built, trained STEPS steps on one batch, saved:
+    {row id: (model, path, losses, detections, padded predict output)}."""
     folder = tmp_path_factory.mktemp("harness")
     keras.utils.set_random_seed(0)
     arrays = data.padded(data.max_objects, masks=True)
     out = {}
     for row, cls, kwargs in CONFIGS:
         model = cls(**COMMON, **kwargs)
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=False)
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
         x = {"images": arrays["images"].astype("float32"), "boxes": arrays["boxes"], "classes": arrays["classes"]}
         if "mask" in model.loss_names:
             x["masks"] = arrays["masks"]
         extra = {}
         if cls is FastRCNN:
             x["proposals"] = extra["proposals"] = proposals_for(data)
-        losses = [model.train_on_batch(x, return_dict=True) for _ in range(2)]
+        losses = [model.train_on_batch(x, return_dict=True) for _ in range(STEPS)]
+        padded = model.predict_on_batch(x["images"]) if "proposals" not in x else None
         spread(model)
         path = folder / f"{row}.keras"
         model.save(path)
         detections = model.detect(data.images, **extra)
-        out[row] = (model, path, losses, detections)
+        out[row] = (model, path, losses, detections, padded)
     return out
 
 
 @pytest.mark.parametrize("row", IDS)
-def test_trains_two_steps_with_finite_named_losses(trained, data, row):
-    model, _, losses, detections = trained[row]
+def test_learns_a_batch_with_finite_named_losses(trained, data, row):
+    model, _, losses, detections, padded = trained[row]
     for logs in losses:
         assert set(logs) >= {"loss", *(f"{n}_loss" for n in model.loss_names)}
         assert all(np.isfinite(v) for v in logs.values())
+    # measured over 12 steps (Adam 3e-3, seed 0): the last loss is 0.33-0.56 of the first in every row
+    assert losses[-1]["loss"] < 0.7 * losses[0]["loss"], [round(logs["loss"], 3) for logs in losses]
+    if padded is not None:  # predict's padded form: -1 past num_detections, scores sorted, boxes inside the image
+        assert padded["boxes"].shape == (4, 10, 4) and padded["classes"].shape == padded["scores"].shape == (4, 10)
+        for i, n in enumerate(padded["num_detections"]):
+            assert (padded["classes"][i, n:] == -1).all() and (padded["classes"][i, :n] >= 0).all()
+            assert np.all(np.diff(padded["scores"][i, :n]) <= 1e-6)
+            assert (padded["boxes"][i, :n] >= 0).all() and (padded["boxes"][i, :n] <= 64).all()
+        odd = model.detect([np.zeros((100, 80, 3), np.uint8)])[0]  # another size: boxes mapped back onto it
+        assert odd["boxes"].shape[1:] == (4,) and (odd["boxes"][:, [0, 2]] <= 80 + 1e-3).all()
     assert any(len(d["boxes"]) for d in detections)
     for d in detections:
         assert d["boxes"].shape[1:] == (4,) and len(d["scores"]) == len(d["classes"]) <= 10
@@ -192,7 +206,7 @@ def test_loads_in_a_fresh_process_with_identical_detections(trained, data, tmp_p
     paths = [trained[row][1] for row in IDS]
     got = load_elsewhere(order, paths, data.images, proposals_for(data), tmp_path, detect=detect)
     for row in IDS:
-        model, path, _, detections = trained[row]
+        model, path, _, detections, _ = trained[row]
         result = got[str(path)]
         assert result["class"] == type(model).__name__
         assert result["config"] == json.loads(json.dumps(model.get_config()))
@@ -212,7 +226,7 @@ def test_same_files_on_jax(trained, data, tmp_path, rows):
     paths = [trained[row][1] for row in rows]
     got = load_elsewhere("kerasnets.load_model", paths, data.images, proposals_for(data), tmp_path, backend="jax")
     for row in rows:
-        _, path, _, detections = trained[row]
+        _, path, _, detections, _ = trained[row]
         for g, w in zip(got[str(path)]["detections"], detections, strict=True):
             assert_same_detections(g, w, atol=2e-3)
 

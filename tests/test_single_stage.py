@@ -113,7 +113,8 @@ def test_yolo_loss_matches_the_paper_formula():
         np.testing.assert_allclose(float(keras.ops.convert_to_numpy(got[name])), value, rtol=1e-4, err_msg=name)
 
 
-@pytest.mark.parametrize("loss", ["focal", pytest.param("hard_negative", marks=pytest.mark.slow)])
+@pytest.mark.slow  # the harness's ssd_focal / ssd_hard_negative rows learn a batch and check the padded output
+@pytest.mark.parametrize("loss", ["focal", "hard_negative"])
 def test_ssd_learns_a_batch_and_predicts(data, loss):
     keras.utils.set_random_seed(0)
     model = SSD(**TINY, image_size=64, extra_levels=1, extra_channels=16, anchor_sizes=((12.0, 18.0), (24.0,), (40.0,)),
@@ -134,6 +135,7 @@ def test_ssd_learns_a_batch_and_predicts(data, loss):
         assert (out["boxes"][i, :n] >= 0).all() and (out["boxes"][i, :n] <= 64).all()
 
 
+@pytest.mark.slow  # the harness's yolov1 row learns a batch, saves and reloads it
 def test_yolo_learns_a_batch_and_round_trips(data, tmp_path):
     keras.utils.set_random_seed(0)
     model = YOLOv1(**TINY, image_size=64, grid=2, hidden=16, head_channels=8, dropout=0.0, score_thresh=0.0,
