@@ -161,3 +161,19 @@ def test_gpu_benchmark_smoke_run(tmp_path):
                              str(out)], capture_output=True, text=True, timeout=1800, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| MobileNetV2 |" in out.read_text() and "img/s inference" in result.stdout
+
+
+@pytest.mark.slow
+def test_detection_training_benchmark_runs_kerasnets_alone_with_its_aa_control(tmp_path):
+    """Without --torch-python: YOLOv1 (no torchvision counterpart) timed against its A/A twin, one round."""
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "detection_training.py"), "--configs",
+                             "yolov1", "--threads", "1", "--batch", "1", "--steps", "1", "--rounds", "2", "--output",
+                             str(tmp_path)], capture_output=True, text=True, timeout=1800, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "detection_training.json").read_text())
+    (row,) = report["rows"]
+    assert row["config"] == "yolov1" and "torchvision_images_per_s" not in row
+    assert len(row["rounds"]["kerasnets"]) == len(row["rounds"]["kerasnets (A/A)"]) == 2
+    assert row["kerasnets_images_per_s"] > 0 and 0.2 < row["aa_ratio"] < 5
+    assert "| yolov1 | 224 | 1 |" in (tmp_path / "detection_training.md").read_text()
