@@ -1,0 +1,108 @@
+"""torchvision's side of the R-CNN parity tests (tests/test_torchvision_rcnn.py): run with a Python that has
+torch, torchvision and scikit-image (never kerasnets' environment; torch is no dependency of kerasnets).
+
+    parity OUT_DIR BUILDER [KEY=VALUE ...]
+        torchvision's BUILDER (fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, ...) built with weights=None,
+        weights_backbone=None and the keyword arguments given (numbers or tuples as Python literals), randomly
+        initialised (torch.manual_seed(0)), batch-norm statistics and affine parameters spread, the RPN's
+        objectness and the box predictor's class scores scaled so that scores differ (`spread`); its
+        state_dict saved with torch.save as OUT_DIR/BUILDER.pt and its detections on scikit-image's
+        astronaut, chelsea and coffee photos (one image per call, as kerasnets' detect runs them) in
+        OUT_DIR/BUILDER.npz, with torchvision's parameter count.
+
+    fixture OUT_FILE BUILDER [KEY=VALUE ...]
+        The committed reference of the default suite: the state dict's keys and shapes, and torchvision's
+        detections on the photos with the weights `tests.torchvision_oracle.detection_state` makes from them
+        (so no state dict needs to be stored). Also checks that torch.load reads
+        `tests.torchvision_oracle.save_state_dict`'s file of them exactly.
+"""
+
+import ast
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+import torch
+import torchvision
+from skimage import data
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+from tests.torchvision_oracle import detection_state, save_state_dict  # noqa: E402
+
+PHOTOS = ("astronaut", "chelsea", "coffee")
+
+
+def photos():
+    return [getattr(data, name)() for name in PHOTOS]
+
+
+def build(builder, kwargs):
+    return getattr(torchvision.models.detection, builder)(weights=None, weights_backbone=None, **kwargs).eval()
+
+
+def spread(model, seed=0):
+    """Random-init weights made informative: batch-norm statistics and affine parameters spread (FrozenBN
+    buffers or BatchNorm2d), RPN objectness x30 and class scores x20 (else near-uniform scores)."""
+    g = torch.Generator().manual_seed(seed)
+    state = model.state_dict()
+    for key, value in state.items():
+        if key.endswith("running_mean"):
+            value.copy_(torch.randn(value.shape, generator=g) * 0.1)
+        elif key.endswith("running_var"):
+            value.copy_(torch.rand(value.shape, generator=g) * 1.5 + 0.5)
+        elif key.endswith("weight") and value.ndim == 1:
+            value.copy_(torch.rand(value.shape, generator=g) + 0.5)
+        elif key.endswith("bias") and key.replace("bias", "running_mean") in state:
+            value.copy_(torch.randn(value.shape, generator=g) * 0.1)
+    state["rpn.head.cls_logits.weight"].mul_(30.0)
+    state["roi_heads.box_predictor.cls_score.weight"].mul_(20.0)
+    model.load_state_dict(state)
+    return model
+
+
+@torch.no_grad()
+def detections(model):
+    out = {}
+    for name, photo in zip(PHOTOS, photos()):
+        x = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1).float() / 255.0
+        [result] = model([x])
+        out[f"{name}/boxes"] = result["boxes"].numpy()
+        out[f"{name}/scores"] = result["scores"].numpy()
+        out[f"{name}/labels"] = result["labels"].numpy()
+        if "masks" in result:
+            out[f"{name}/masks"] = np.packbits(result["masks"][:, 0].numpy() > 0.5, axis=-1)
+            out[f"{name}/mask_shape"] = np.array(result["masks"].shape[-2:])
+    return out
+
+
+def parse(pairs):
+    return {k: ast.literal_eval(v) for k, v in (p.split("=", 1) for p in pairs)}
+
+
+def parity(out_dir, builder, kwargs):
+    torch.manual_seed(0)
+    model = spread(build(builder, kwargs))
+    torch.save(model.state_dict(), os.path.join(out_dir, f"{builder}.pt"))
+    params = sum(p.numel() for p in model.parameters())
+    np.savez(os.path.join(out_dir, f"{builder}.npz"), params=params, kwargs=json.dumps(kwargs), **detections(model))
+
+
+def fixture(out_file, builder, kwargs):
+    model = build(builder, kwargs)
+    keys_shapes = [(k, list(v.shape)) for k, v in model.state_dict().items()]
+    seed = 22
+    state = detection_state(keys_shapes, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_state_dict(state, os.path.join(tmp, "state.pt"))
+        loaded = torch.load(path, weights_only=True)
+    assert all(np.array_equal(loaded[k].numpy(), v) for k, v in state.items())
+    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    np.savez_compressed(out_file, builder=builder, kwargs=json.dumps(kwargs), keys_shapes=json.dumps(keys_shapes),
+                        seed=seed, torchvision=torchvision.__version__, **detections(model))
+
+
+if __name__ == "__main__":
+    command, target, builder, *rest = sys.argv[1:]
+    {"parity": parity, "fixture": fixture}[command](target, builder, parse(rest))
