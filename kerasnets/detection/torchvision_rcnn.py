@@ -68,9 +68,10 @@ BACKBONES = ("resnet50", "resnet50_v2", "mobilenet_v3_large")
 
 def _linear_indices(in_size, out_size, scale=None):
     """PyTorch's upsample_linear1d indices and weights (align_corners=False): source `scale * (i + 0.5) - 0.5`
-    (clamped at 0), `scale = in / out` in float32 unless given."""
+    (clamped at 0), `scale = in / out` in float32 unless given; the multiply-add rounded once, as PyTorch's
+    compiled kernel (a fused multiply-add) does."""
     scale = np.float32(in_size) / np.float32(out_size) if scale is None else np.float32(scale)
-    src = scale * (np.arange(out_size, dtype=np.float32) + np.float32(0.5)) - np.float32(0.5)
+    src = (np.float64(scale) * (np.arange(out_size, dtype=np.float64) + 0.5) - 0.5).astype(np.float32)
     src = np.maximum(src, np.float32(0.0))
     i0 = src.astype(np.int64)
     lam1 = np.minimum(src - i0.astype(np.float32), np.float32(1.0))

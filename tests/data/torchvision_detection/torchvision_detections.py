@@ -15,6 +15,11 @@ torch, torchvision and scikit-image (never kerasnets' environment; torch is no d
         detections on the photos with the weights `tests.torchvision_oracle.detection_state` makes from them
         (so no state dict needs to be stored). Also checks that torch.load reads
         `tests.torchvision_oracle.save_state_dict`'s file of them exactly.
+
+    transform OUT_FILE
+        torchvision's GeneralizedRCNNTransform on its own: the resized sizes of many image sizes for several
+        (min_size, max_size), the normalised, resized and padded tensors of two small random images, and
+        paste_masks_in_image of random 28x28 masks into a small image (transform.npz).
 """
 
 import ast
@@ -103,6 +108,43 @@ def fixture(out_file, builder, kwargs):
                         seed=seed, torchvision=torchvision.__version__, **detections(model))
 
 
+#: (height, width) and (min_size, max_size) pairs of the transform reference (odd sizes, both orientations,
+#: sizes where max_size binds, and where floor(side * scale) rounds in double).
+SIZES = ((480, 640), (640, 480), (512, 512), (300, 451), (400, 600), (333, 500), (1, 7), (37, 1000), (1000, 37),
+         (799, 1201), (427, 640), (375, 500), (2000, 3000), (123, 457), (601, 599))
+LIMITS = ((800, 1333), (320, 640), (600, 1000), (320, 480))
+
+
+def transform(out_file):
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+    from torchvision.models.detection.transform import GeneralizedRCNNTransform
+
+    out = {"sizes": np.array(SIZES), "limits": np.array(LIMITS)}
+    resized = np.zeros((len(LIMITS), len(SIZES), 2), np.int64)
+    for i, (lo, hi) in enumerate(LIMITS):
+        t = GeneralizedRCNNTransform(lo, hi, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]).eval()
+        for j, (h, w) in enumerate(SIZES):
+            image_list, _ = t([torch.zeros(3, h, w)])
+            resized[i, j] = image_list.image_sizes[0]
+    out["resized"] = resized
+    rng = np.random.default_rng(5)
+    images = [rng.integers(0, 256, (23, 35, 3), dtype=np.uint8), rng.integers(0, 256, (31, 18, 3), dtype=np.uint8)]
+    t = GeneralizedRCNNTransform(40, 60, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]).eval()
+    image_list, _ = t([torch.from_numpy(a).permute(2, 0, 1).float() / 255.0 for a in images])
+    out["images0"], out["images1"] = images
+    out["batch"] = image_list.tensors.permute(0, 2, 3, 1).numpy()
+    out["image_sizes"] = np.array(image_list.image_sizes)
+    masks = torch.from_numpy(rng.uniform(0, 1, (6, 1, 28, 28)).astype(np.float32))
+    boxes = torch.tensor([[3.2, 4.7, 40.1, 30.3], [-5.0, -2.5, 20.0, 10.0], [50.5, 20.2, 70.0, 47.9],
+                          [10.0, 10.0, 10.4, 10.3], [0.0, 0.0, 71.0, 48.0], [33.3, 1.1, 34.9, 47.7]])
+    out["masks"], out["boxes"] = masks[:, 0].numpy(), boxes.numpy()
+    out["pasted"] = paste_masks_in_image(masks, boxes, (48, 71))[:, 0].numpy()
+    np.savez_compressed(out_file, **out)
+
+
 if __name__ == "__main__":
-    command, target, builder, *rest = sys.argv[1:]
-    {"parity": parity, "fixture": fixture}[command](target, builder, parse(rest))
+    command, target, *rest = sys.argv[1:]
+    if command == "transform":
+        transform(target)
+    else:
+        {"parity": parity, "fixture": fixture}[command](target, rest[0], parse(rest[1:]))
