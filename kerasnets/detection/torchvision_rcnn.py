@@ -355,6 +355,104 @@ def resnet50_body(epsilon=1e-5, frozen=True):
     return model
 
 
+@keras.saving.register_keras_serializable(package="kerasnets")
+class TorchNearestResize(keras.layers.Layer):
+    """`call(x, like)`: `x` resized to the spatial size of `like` as PyTorch's `interpolate(mode="nearest")`
+    does (source row `min(floor(i * in / out), in - 1)`, in float32): 2x repeats for FPN levels of stride 2,
+    the identity for two maps of the same size (the MobileNetV3 FPN)."""
+
+    def call(self, x, like):
+        for axis in (1, 2):
+            size_in, size_out = ops.shape(x)[axis], ops.shape(like)[axis]
+            if isinstance(size_in, int) and isinstance(size_out, int) and size_in == size_out:
+                continue
+            scale = ops.cast(size_in, "float32") / ops.cast(size_out, "float32")
+            index = ops.cast(ops.floor(ops.cast(ops.arange(size_out), "float32") * scale), "int32")
+            x = ops.take(x, ops.minimum(index, size_in - 1), axis=axis)
+        return x
+
+    def compute_output_shape(self, x_shape, like_shape):
+        return (x_shape[0], like_shape[1], like_shape[2], x_shape[3])
+
+
+#: torchvision's MobileNetV3-Large (Howard et al. 2019, Table 1): (kernel, expanded, out, SE, hard-swish,
+#: stride) of features.1 ... features.15, after the 3x3/2 16-channel stem; features.16 is a 1x1 to 960.
+MOBILENET_V3_LARGE = (
+    (3, 16, 16, False, False, 1), (3, 64, 24, False, False, 2), (3, 72, 24, False, False, 1),
+    (5, 72, 40, True, False, 2), (5, 120, 40, True, False, 1), (5, 120, 40, True, False, 1),
+    (3, 240, 80, False, True, 2), (3, 200, 80, False, True, 1), (3, 184, 80, False, True, 1),
+    (3, 184, 80, False, True, 1), (3, 480, 112, True, True, 1), (3, 672, 112, True, True, 1),
+    (5, 672, 160, True, True, 2), (5, 960, 160, True, True, 1), (5, 960, 160, True, True, 1),
+)
+
+
+def _make_divisible(v, divisor=8):
+    new = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return new + divisor if new < 0.9 * v else new
+
+
+def mobilenet_v3_large_body(epsilon=1e-5, frozen=True):
+    """torchvision's MobileNetV3-Large features -> (features.13, features.16), both at stride 32 (the
+    detection builders' returned stages 4 and 5), on any input size."""
+    pixels = keras.Input((None, None, 3), name="images")
+
+    def conv_bn(x, filters, kernel, stride, activation, label, depthwise=False):
+        pad = (kernel - 1) // 2
+        if stride > 1 and pad:
+            x = keras.layers.ZeroPadding2D(pad, name=f"{label}_pad")(x)
+        padding = "valid" if stride > 1 or not pad else "same"
+        if depthwise:
+            x = keras.layers.DepthwiseConv2D(kernel, strides=stride, padding=padding, use_bias=False, name=label)(x)
+        else:
+            x = keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, use_bias=False, name=label)(x)
+        x = keras.layers.BatchNormalization(epsilon=epsilon, name=f"{label}_bn")(x)
+        if activation:
+            x = keras.layers.Activation(activation, name=f"{label}_act")(x)
+        return x
+
+    x = conv_bn(pixels, 16, 3, 2, "hard_swish", "features_0")
+    channels, outputs = 16, []
+    for i, (kernel, expanded, out, se, hs, stride) in enumerate(MOBILENET_V3_LARGE, start=1):
+        act = "hard_swish" if hs else "relu"
+        y, j = x, 0
+        if expanded != channels:
+            y = conv_bn(y, expanded, 1, 1, act, f"features_{i}_block_{j}")
+            j += 1
+        y = conv_bn(y, expanded, kernel, stride, act, f"features_{i}_block_{j}", depthwise=True)
+        j += 1
+        if se:
+            squeeze = _make_divisible(expanded // 4)
+            s = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"features_{i}_block_{j}_pool")(y)
+            s = keras.layers.Conv2D(squeeze, 1, activation="relu", name=f"features_{i}_block_{j}_fc1")(s)
+            s = keras.layers.Conv2D(expanded, 1, activation="hard_sigmoid", name=f"features_{i}_block_{j}_fc2")(s)
+            y = keras.layers.Multiply(name=f"features_{i}_block_{j}_scale")([y, s])
+            j += 1
+        y = conv_bn(y, out, 1, 1, None, f"features_{i}_block_{j}")
+        if stride == 1 and channels == out:
+            y = keras.layers.Add(name=f"features_{i}_add")([x, y])
+        x, channels = y, out
+        if i == 13:
+            outputs.append(x)
+    outputs.append(conv_bn(x, 960, 1, 1, "hard_swish", "features_16"))
+    model = keras.Model(pixels, outputs, name="body")
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = not frozen
+    return model
+
+
+def mobilenet_torch_name(name):
+    """The torchvision module (below backbone.body) of a layer of `mobilenet_v3_large_body`."""
+    match = re.fullmatch(r"features_(\d+)(?:_block_(\d+))?(_bn|_fc1|_fc2)?", name)
+    if match is None:
+        raise WeightsError(f"layer {name} of the MobileNetV3 backbone has no torchvision name.")
+    stage, block, kind = match[1], match[2], match[3] or ""
+    prefix = f"{stage}" if block is None else f"{stage}.block.{block}"
+    if kind in ("_fc1", "_fc2"):
+        return f"{prefix}.{kind[1:]}"
+    return f"{prefix}.{1 if kind == '_bn' else 0}"
+
+
 def fpn_network(in_channels, channels=256, norm=False, name="fpn"):
     """torchvision's FeaturePyramidNetwork + LastLevelMaxPool on maps of `in_channels` (finest first):
     inner 1x1 convolutions, nearest-neighbour top-down sums, 3x3 outputs, and 'pool' = max_pool2d(k=1, s=2) of
@@ -371,7 +469,7 @@ def fpn_network(in_channels, channels=256, norm=False, name="fpn"):
     results = [conv(last, 3, f"{name}_layer{len(inputs) - 1}")]
     for i in range(len(inputs) - 2, -1, -1):
         lateral = conv(inputs[i], 1, f"{name}_inner{i}")
-        up = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_up{i}")(last)
+        up = TorchNearestResize(name=f"{name}_up{i}")(last, lateral)
         last = keras.layers.Add(name=f"{name}_add{i}")([lateral, up])
         results.insert(0, conv(last, 3, f"{name}_layer{i}"))
     results.append(keras.layers.MaxPooling2D(1, strides=2, name=f"{name}_pool")(results[-1]))
@@ -488,8 +586,6 @@ class TorchvisionRCNN(Detector):
                 "__background__"] + [str(i) for i in range(1, self.num_classes)]
         v2 = c["backbone"] == "resnet50_v2"
         if c["backbone"] == "mobilenet_v3_large":
-            from kerasnets.detection.torchvision_mobilenet import mobilenet_v3_large_body
-
             self.body = mobilenet_v3_large_body(c["batchnorm_epsilon"])
         else:
             self.body = resnet50_body(c["batchnorm_epsilon"], frozen=not v2)
@@ -728,9 +824,7 @@ def torch_module(part, name, backbone):
     """The torchvision module (below backbone.body / backbone.fpn / rpn.head / roi_heads) of a Keras layer."""
     if part == "body":
         if backbone == "mobilenet_v3_large":
-            from kerasnets.detection.torchvision_mobilenet import torch_name
-
-            return torch_name(name)
+            return mobilenet_torch_name(name)
         from kerasnets.models.resnet import torchvision_name
 
         module = torchvision_name(name)

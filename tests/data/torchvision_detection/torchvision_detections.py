@@ -4,8 +4,8 @@ torch, torchvision and scikit-image (never kerasnets' environment; torch is no d
     parity OUT_DIR BUILDER [KEY=VALUE ...]
         torchvision's BUILDER (fasterrcnn_resnet50_fpn, maskrcnn_resnet50_fpn, ...) built with weights=None,
         weights_backbone=None and the keyword arguments given (numbers or tuples as Python literals), randomly
-        initialised (torch.manual_seed(0)), batch-norm statistics and affine parameters spread, the RPN's
-        objectness and the box predictor's class scores scaled so that scores differ (`spread`); its
+        initialised (torch.manual_seed(0)), batch-norm statistics and affine parameters spread, the heads'
+        last layers scaled so that scores differ and boxes stay plausible (`spread`); its
         state_dict saved with torch.save as OUT_DIR/BUILDER.pt and its detections on scikit-image's
         astronaut, chelsea and coffee photos (one image per call, as kerasnets' detect runs them) in
         OUT_DIR/BUILDER.npz, with torchvision's parameter count.
@@ -47,9 +47,16 @@ def build(builder, kwargs):
     return getattr(torchvision.models.detection, builder)(weights=None, weights_backbone=None, **kwargs).eval()
 
 
+#: Standard deviations the heads' outputs are scaled to (on the astronaut photo): objectness logits and
+#: class logits that differ, regression deltas of plausible size.
+HEAD_STD = {"rpn.head.cls_logits": 3.0, "rpn.head.bbox_pred": 0.2, "roi_heads.box_predictor.cls_score": 1.5,
+            "roi_heads.box_predictor.bbox_pred": 0.5}
+
+
 def spread(model, seed=0):
     """Random-init weights made informative: batch-norm statistics and affine parameters spread (FrozenBN
-    buffers or BatchNorm2d), RPN objectness x30 and class scores x20 (else near-uniform scores)."""
+    buffers or BatchNorm2d), and the heads' last layers scaled so that their outputs have HEAD_STD (random
+    heads give near-uniform scores, or saturated ones on the large features of a random backbone)."""
     g = torch.Generator().manual_seed(seed)
     state = model.state_dict()
     for key, value in state.items():
@@ -61,9 +68,18 @@ def spread(model, seed=0):
             value.copy_(torch.rand(value.shape, generator=g) + 0.5)
         elif key.endswith("bias") and key.replace("bias", "running_mean") in state:
             value.copy_(torch.randn(value.shape, generator=g) * 0.1)
-    state["rpn.head.cls_logits.weight"].mul_(30.0)
-    state["roi_heads.box_predictor.cls_score.weight"].mul_(20.0)
     model.load_state_dict(state)
+    modules = dict(model.named_modules())
+    for name, target in HEAD_STD.items():
+        outputs = []
+        hook = modules[name].register_forward_hook(lambda mod, i, out: outputs.append(out.detach()))
+        with torch.no_grad():
+            model([torch.from_numpy(photos()[0]).permute(2, 0, 1).float() / 255.0])
+        hook.remove()
+        factor = target / float(torch.cat([o.flatten() for o in outputs]).std())
+        with torch.no_grad():
+            modules[name].weight.mul_(factor)
+            modules[name].bias.mul_(factor)
     return model
 
 
