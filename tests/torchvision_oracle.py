@@ -110,17 +110,14 @@ def relative_difference(ours, theirs):
     return float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30))
 
 
-#: Factors on `numpy_state`'s He-scaled weights of a torchvision R-CNN, so that random weights give plausible
-#: boxes (small regression deltas) and scores that differ (tests/data/torchvision_detection).
-#: (He-scaled random ResNet-50 features reach magnitudes ~1e3: these bring the heads' outputs to a few units.)
-DETECTION_SCALES = {"rpn.head.bbox_pred.weight": 1e-4, "roi_heads.box_predictor.bbox_pred.weight": 2e-4,
-                    "rpn.head.cls_logits.weight": 2.5e-3, "roi_heads.box_predictor.cls_score.weight": 1e-3}
 
-
-def detection_state(keys_shapes, seed=0):
-    """`numpy_state` for a torchvision detector, its heads scaled by DETECTION_SCALES."""
+def detection_state(keys_shapes, seed, scales):
+    """`numpy_state` for a torchvision detector with the weights and biases of the modules in `scales`
+    ({module: factor}, chosen by tests/data/torchvision_detection/torchvision_detections.py so that random
+    heads give plausible boxes and scores that differ) multiplied by their factor (in float32)."""
     state = numpy_state(keys_shapes, seed)
-    for key, factor in DETECTION_SCALES.items():
-        if key in state:
+    for module, factor in scales.items():
+        for leaf in ("weight", "bias"):
+            key = f"{module}.{leaf}"
             state[key] = (state[key] * np.float32(factor)).astype(np.float32)
     return state

@@ -13,7 +13,7 @@ torch, torchvision and scikit-image (never kerasnets' environment; torch is no d
     fixture OUT_FILE BUILDER [KEY=VALUE ...]
         The committed reference of the default suite: the state dict's keys and shapes, and torchvision's
         detections on the photos with the weights `tests.torchvision_oracle.detection_state` makes from them
-        (so no state dict needs to be stored). Also checks that torch.load reads
+        and the head factors recorded (so no state dict needs to be stored). Also checks that torch.load reads
         `tests.torchvision_oracle.save_state_dict`'s file of them exactly.
 
     transform OUT_FILE
@@ -34,7 +34,7 @@ import torchvision
 from skimage import data
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
-from tests.torchvision_oracle import detection_state, save_state_dict  # noqa: E402
+from tests.torchvision_oracle import detection_state, numpy_state, save_state_dict  # noqa: E402
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 
@@ -53,6 +53,23 @@ HEAD_STD = {"rpn.head.cls_logits": 3.0, "rpn.head.bbox_pred": 0.2, "roi_heads.bo
             "roi_heads.box_predictor.bbox_pred": 0.5}
 
 
+def head_factors(model):
+    """{module: factor} that brings each head's output to its HEAD_STD on the astronaut photo."""
+    modules = dict(model.named_modules())
+    factors = {}
+    for name, target in HEAD_STD.items():
+        outputs = []
+        hook = modules[name].register_forward_hook(lambda mod, i, out: outputs.append(out.detach()))
+        with torch.no_grad():
+            model([torch.from_numpy(photos()[0]).permute(2, 0, 1).float() / 255.0])
+        hook.remove()
+        factors[name] = target / float(torch.cat([o.flatten() for o in outputs]).std())
+        with torch.no_grad():
+            modules[name].weight.mul_(factors[name])
+            modules[name].bias.mul_(factors[name])
+    return factors
+
+
 def spread(model, seed=0):
     """Random-init weights made informative: batch-norm statistics and affine parameters spread (FrozenBN
     buffers or BatchNorm2d), and the heads' last layers scaled so that their outputs have HEAD_STD (random
@@ -69,17 +86,7 @@ def spread(model, seed=0):
         elif key.endswith("bias") and key.replace("bias", "running_mean") in state:
             value.copy_(torch.randn(value.shape, generator=g) * 0.1)
     model.load_state_dict(state)
-    modules = dict(model.named_modules())
-    for name, target in HEAD_STD.items():
-        outputs = []
-        hook = modules[name].register_forward_hook(lambda mod, i, out: outputs.append(out.detach()))
-        with torch.no_grad():
-            model([torch.from_numpy(photos()[0]).permute(2, 0, 1).float() / 255.0])
-        hook.remove()
-        factor = target / float(torch.cat([o.flatten() for o in outputs]).std())
-        with torch.no_grad():
-            modules[name].weight.mul_(factor)
-            modules[name].bias.mul_(factor)
+    head_factors(model)
     return model
 
 
@@ -114,14 +121,17 @@ def fixture(out_file, builder, kwargs):
     model = build(builder, kwargs)
     keys_shapes = [(k, list(v.shape)) for k, v in model.state_dict().items()]
     seed = 22
-    state = detection_state(keys_shapes, seed)
+    model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in numpy_state(keys_shapes, seed).items()})
+    scales = {name: float(np.float32(f)) for name, f in head_factors(model).items()}
+    state = detection_state(keys_shapes, seed, scales)
     with tempfile.TemporaryDirectory() as tmp:
         path = save_state_dict(state, os.path.join(tmp, "state.pt"))
         loaded = torch.load(path, weights_only=True)
     assert all(np.array_equal(loaded[k].numpy(), v) for k, v in state.items())
     model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
     np.savez_compressed(out_file, builder=builder, kwargs=json.dumps(kwargs), keys_shapes=json.dumps(keys_shapes),
-                        seed=seed, torchvision=torchvision.__version__, **detections(model))
+                        seed=seed, scales=json.dumps(scales), torchvision=torchvision.__version__,
+                        **detections(model))
 
 
 #: (height, width) and (min_size, max_size) pairs of the transform reference (odd sizes, both orientations,
