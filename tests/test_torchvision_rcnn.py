@@ -63,7 +63,8 @@ def match(expected, ours, masks=False):
     iou = box_iou_numpy(boxes, ours["boxes"]) if len(ours["scores"]) else np.zeros((len(scores), 0))
     taken, matched, worst, mask_iou = set(), 0, 0.0, 1.0
     for i in np.argsort(-scores, kind="stable"):
-        candidates = [j for j in np.argsort(-iou[i], kind="stable") if j not in taken and ours["classes"][j] == labels[i]]
+        candidates = [j for j in np.argsort(-iou[i], kind="stable")
+                      if j not in taken and ours["classes"][j] == labels[i]]
         if not candidates or iou[i, candidates[0]] < 0.99:
             continue
         j = candidates[0]
@@ -189,7 +190,7 @@ def test_detections_equal_torchvisions(references, builder, name, count):
 
 def test_a_state_dict_of_another_builder_is_one_clear_error(maskrcnn_reference):
     _, _, path = maskrcnn_reference
-    with pytest.raises(WeightsError, match=r"does not fit fasterrcnn_resnet50_fpn: 12 tensors have no layer.*mask_head"):
+    with pytest.raises(WeightsError, match=r"not fit fasterrcnn_resnet50_fpn: 12 tensors have no layer.*mask_head"):
         tvr.fasterrcnn_resnet50_fpn(weights=str(path))
     with pytest.raises(WeightsError, match=r"roi_heads.box_predictor.cls_score has shapes .*num_classes"):
         tvr.maskrcnn_resnet50_fpn(weights=str(path), num_classes=3)

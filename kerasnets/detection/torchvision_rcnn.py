@@ -580,7 +580,8 @@ class TorchvisionRCNN(Detector):
         if c["backbone"] not in BACKBONES:
             raise UsageError(f"backbone must be one of {', '.join(BACKBONES)}; got {c['backbone']!r}.")
         if self.num_classes < 2:
-            raise UsageError(f"num_classes counts the background too (torchvision's): at least 2, got {self.num_classes}.")
+            raise UsageError("num_classes counts the background too (torchvision's): at least 2, got "
+                             f"{self.num_classes}.")
         if class_names is None:
             self.class_names = list(COCO_CATEGORY_NAMES) if self.num_classes == 91 else [
                 "__background__"] + [str(i) for i in range(1, self.num_classes)]
@@ -774,8 +775,8 @@ class TorchvisionRCNN(Detector):
             layer.set_weights(values)
         unused = [k for k in state if k not in used and not k.endswith("num_batches_tracked")]
         if unused:
-            raise WeightsError(f"{source} does not fit {self.builder_label()}: {len(unused)} tensors have no layer, e.g. "
-                               f"{unused[:4]}.")
+            raise WeightsError(f"{source} does not fit {self.builder_label()}: {len(unused)} tensors have no "
+                               f"layer, e.g. {unused[:4]}.")
         return self
 
     def builder_label(self):
@@ -898,7 +899,8 @@ COCO_WEIGHTS = {
     "fasterrcnn_resnet50_fpn_v2": COCOWeights("fasterrcnn_resnet50_fpn_v2",
                                               "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", 43_712_278, 46.7),
     "fasterrcnn_mobilenet_v3_large_fpn": COCOWeights("fasterrcnn_mobilenet_v3_large_fpn",
-                                                     "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", 19_386_354, 32.8),
+                                                     "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", 19_386_354,
+                                                     32.8),
     "fasterrcnn_mobilenet_v3_large_320_fpn": COCOWeights("fasterrcnn_mobilenet_v3_large_320_fpn",
                                                          "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
                                                          19_386_354, 22.8),
@@ -954,7 +956,8 @@ def _save_arrays(model, target):
     from kerasnets.core.weights import check_free_space, writing_cache
     from kerasnets.utils import atomic_output
 
-    arrays = {_arrays_key(layer, m, v): np.asarray(v.numpy()) for layer, m in model.torch_modules() for v in layer.weights}
+    arrays = {_arrays_key(layer, m, v): np.asarray(v.numpy())
+              for layer, m in model.torch_modules() for v in layer.weights}
     check_free_space(target, sum(a.nbytes for a in arrays.values()))
     with writing_cache(target), atomic_output(target, suffix=".npz") as tmp:
         with open(tmp, "wb") as f:
