@@ -331,3 +331,16 @@ def test_parity_with_torchvision(builder, tmp_path):
     assert params == PUBLISHED[builder][1]
     if builder.endswith("_v2"):
         assert int(npz["params"]) == params  # no frozen batch norm in the v2 builders
+
+
+def test_the_pretrained_table_is_torchvisions():
+    from kerasnets.detection.pretrained import COCO_DETECTORS, build_pretrained, list_pretrained
+
+    for name, (file_name, params, box_map, mask_map) in PUBLISHED.items():
+        d = COCO_DETECTORS[name]
+        assert (d.file, d.num_params, d.box_map, d.mask_map) == (file_name, params, box_map, mask_map)
+    assert COCO_DETECTORS["ssd300_vgg16"].num_params == 35_641_826
+    assert "fasterrcnn_resnet50_fpn                     37.0        -   41,755,286" in list_pretrained()
+    assert tvr.parameter_count(build_pretrained("fasterrcnn_mobilenet_v3_large_320_fpn")) == 19_386_354
+    with pytest.raises(UsageError, match="no COCO detector 'yolo'"):
+        build_pretrained("yolo")
