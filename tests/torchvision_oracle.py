@@ -108,3 +108,16 @@ def numpy_state(keys_shapes, seed=0):
 def relative_difference(ours, theirs):
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     return float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30))
+
+
+
+def detection_state(keys_shapes, seed, scales):
+    """`numpy_state` for a torchvision detector with the weights and biases of the modules in `scales`
+    ({module: factor}, chosen by tests/data/torchvision_detection/torchvision_detections.py so that random
+    heads give plausible boxes and scores that differ) multiplied by their factor (in float32)."""
+    state = numpy_state(keys_shapes, seed)
+    for module, factor in scales.items():
+        for leaf in ("weight", "bias"):
+            key = f"{module}.{leaf}"
+            state[key] = (state[key] * np.float32(factor)).astype(np.float32)
+    return state

@@ -22,6 +22,8 @@ The modules, each importing only those above it:
     models                                         every detector class (registered with Keras on import)
     data, metrics, diagnosis, visualize, rcnn      datasets and COCO files, COCO mAP, Hoiem et al.'s error
                                                    breakdown, drawing, R-CNN (2014)
+    torchvision_rcnn                               torchvision's COCO Faster / Mask R-CNN builders, loaded exactly
+    pretrained                                     the table of every COCO detector, build_pretrained, list_pretrained
 
 Names are imported on first use, so importing this package (or one of its modules) loads only what is used.
 """
@@ -48,6 +50,11 @@ _EXPORTS = {
     "kerasnets.detection.diagnosis": ("ErrorBreakdown", "error_analysis", "plot_breakdowns"),
     "kerasnets.detection.ops": ("non_max_suppression", "roi_align", "roi_pool"),
     "kerasnets.detection.visualize": ("draw_detections",),
+    "kerasnets.detection.torchvision_rcnn": ("TorchvisionRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn",
+                                             "fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn_v2",
+                                             "fasterrcnn_mobilenet_v3_large_fpn",
+                                             "fasterrcnn_mobilenet_v3_large_320_fpn"),
+    "kerasnets.detection.pretrained": ("COCO_DETECTORS", "build_pretrained", "list_pretrained"),
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
