@@ -108,3 +108,10 @@ def numpy_state(keys_shapes, seed=0):
 def relative_difference(ours, theirs):
     ours, theirs = np.asarray(ours, np.float64), np.asarray(theirs, np.float64)
     return float(np.max(np.abs(ours - theirs)) / max(np.max(np.abs(theirs)), 1e-30))
+
+
+def scale_detection_heads(state, scale):
+    """`state` with the prediction convolutions of a detector's heads (`head.*` 4-D weights, not depthwise)
+    multiplied by `scale`: `numpy_state`'s He-scaled heads saturate the class scores; scaled, they differ."""
+    return {k: (v * np.float32(scale) if k.startswith("head.") and k.endswith(".weight") and v.ndim == 4
+                and v.shape[1] != 1 else v) for k, v in state.items()}
