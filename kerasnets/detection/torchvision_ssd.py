@@ -763,6 +763,7 @@ def _build(cls, label, weights, progress, num_classes, weights_backbone, trainab
     num_classes = len(COCO_CATEGORY_NAMES) if num_classes is None else int(num_classes)
     trainable = _validate_trainable_layers(weights is not None or weights_backbone is not None,
                                            trainable_backbone_layers, max_layers, default_layers)
+    kwargs.setdefault("name", label)
     model = cls(num_classes, trainable_backbone_layers=trainable, **kwargs)
     coco = WEIGHTS[label]
     if weights == "coco":
