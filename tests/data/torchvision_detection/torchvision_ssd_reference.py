@@ -104,11 +104,16 @@ def fixture(out_dir):
     np.savez_compressed(os.path.join(out_dir, "ssd_reference.npz"), **arrays)
 
 
-def spread(model, head_scale):
+def spread(model, head_scale, rescale_backbone=False):
     """Random but varied outputs: BatchNorm statistics and affine parameters spread, the heads' last convolutions
     scaled (a fresh torchvision SSD predicts near-uniform class scores, which would make the comparison vacuous)."""
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():
+        if rescale_backbone:  # SSDlite's normal(0, 0.03) init fades the features to constants through 17 blocks
+            for m in model.backbone.modules():
+                if isinstance(m, torch.nn.Conv2d):
+                    fan_in = m.weight[0].numel()
+                    m.weight.copy_(torch.randn(m.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 n = m.num_features
@@ -123,13 +128,17 @@ def spread(model, head_scale):
                 last.bias.copy_(torch.randn(last.bias.shape, generator=generator) * 0.5)
 
 
+#: (head scale, He-initialise the backbone) per builder: varied scores (see `spread`)
+HEAD_SPREAD = {"ssd300_vgg16": (0.3, False), "ssdlite320_mobilenet_v3_large": (1.0, True)}
+
+
 def parity(out_dir, photos_path, builders):
     with np.load(photos_path) as data:
         images = [data[k] for k in sorted(data.files, key=lambda k: int(k[5:]))]
     for builder in builders:
         torch.manual_seed(0)
         model = getattr(detection, builder)(weights=None, weights_backbone=None)
-        spread(model, 8.0 if builder.startswith("ssdlite") else 3.0)
+        spread(model, *HEAD_SPREAD[builder])
         torch.save(model.state_dict(), os.path.join(out_dir, f"{builder}.pth"))
         out = {"params": sum(p.numel() for p in model.parameters())}
         for i, d in enumerate(detections(model, images)):
