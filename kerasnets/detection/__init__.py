@@ -22,6 +22,8 @@ The modules, each importing only those above it:
     models                                         every detector class (registered with Keras on import)
     data, metrics, diagnosis, visualize, rcnn      datasets and COCO files, COCO mAP, Hoiem et al.'s error
                                                    breakdown, drawing, R-CNN (2014)
+    torchvision_ssd                                torchvision's COCO-trained ssd300_vgg16 and
+                                                   ssdlite320_mobilenet_v3_large, loaded exactly
 
 Names are imported on first use, so importing this package (or one of its modules) loads only what is used.
 """
@@ -48,6 +50,7 @@ _EXPORTS = {
     "kerasnets.detection.diagnosis": ("ErrorBreakdown", "error_analysis", "plot_breakdowns"),
     "kerasnets.detection.ops": ("non_max_suppression", "roi_align", "roi_pool"),
     "kerasnets.detection.visualize": ("draw_detections",),
+    "kerasnets.detection.torchvision_ssd": ("ssd300_vgg16", "ssdlite320_mobilenet_v3_large"),
 }
 
 __all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

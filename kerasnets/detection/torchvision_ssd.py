@@ -300,7 +300,8 @@ def mobilenet_v3_large_setting(width_mult=1.0, reduced_tail=False, dilated=False
     r = 2 if reduced_tail else 1
     d = 2 if dilated else 1
     table = [
-        (16, 3, 16, 16, False, "relu", 1, 1), (16, 3, 64, 24, False, "relu", 2, 1), (24, 3, 72, 24, False, "relu", 1, 1),
+        (16, 3, 16, 16, False, "relu", 1, 1), (16, 3, 64, 24, False, "relu", 2, 1),
+        (24, 3, 72, 24, False, "relu", 1, 1),
         (24, 5, 72, 40, True, "relu", 2, 1), (40, 5, 120, 40, True, "relu", 1, 1), (40, 5, 120, 40, True, "relu", 1, 1),
         (40, 3, 240, 80, False, "hswish", 2, 1), (80, 3, 200, 80, False, "hswish", 1, 1),
         (80, 3, 184, 80, False, "hswish", 1, 1), (80, 3, 184, 80, False, "hswish", 1, 1),
