@@ -321,3 +321,38 @@ def test_published_files_are_torchvisions():
         assert (params, box_map) == (record.num_params, record.box_map) == PUBLISHED[name][1:]
         assert backbone == record.backbone.top.url
         assert count == 91 and categories == list(COCO_CATEGORY_NAMES)
+
+
+@pytest.mark.slow
+def test_cli_exports_the_coco_builder_from_a_state_dict(tmp_path, capsys):
+    """`python -m export ssdlite320_mobilenet_v3_large --weights FILE.pth --quantize int8 --representative DIR`, and
+    the float32 and float16 files, each verified against Keras on real photos."""
+    from export import cli
+    from export import detection as det_export
+    from kerasnets.images import save_image
+
+    model = tv.SSDLite320MobileNetV3Large(reduced_tail=True)
+    state = scale_detection_heads(numpy_state(torch_shapes(model), 7), 0.3)
+    path = save_state_dict(state, tmp_path / "ssdlite.pth")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    names = ("astronaut", "coffee", "chelsea", "rocket", "cat", "retina")
+    for name in names:
+        save_image(str(folder / f"{name}.png"), photo(name))
+    out = tmp_path / "coco_ssdlite.tflite"
+    assert cli.main(["ssdlite320_mobilenet_v3_large", "--weights", str(path), "--quantize", "int8",
+                     "--representative", str(folder), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "building ssdlite320_mobilenet_v3_large" in printed and "Keras detections matched" in printed
+    keras_model = tv.ssdlite320_mobilenet_v3_large(weights=str(path), score_thresh=0.1)
+    images = np.stack([tv.torch_bilinear_resize(photo(n), keras_model.image_size) for n in names])
+    for quantize in ("none", "float16"):
+        file = det_export.detector_to_tflite(keras_model, tmp_path / f"ssdlite_{quantize}.tflite", quantize=quantize)
+        result = det_export.verify_detector(file, keras_model, images, score_threshold=0.15)
+        print(result)
+        # the op neither clips before NMS nor keeps only topk_candidates per class: a few boxes differ a little
+        assert result.keras_detections >= 10 and result.matched == result.keras_detections
+        assert result.mean_iou >= 0.99 and result.same_class == 1.0
+    result = det_export.verify_detector(out, keras_model, images, score_threshold=0.15)
+    print(result)
+    assert result.matched >= 0.8 * result.keras_detections and result.mean_iou > 0.8
