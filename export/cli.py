@@ -24,7 +24,8 @@ def export_parser():
                         help="the .tflite file to write (never the source; its folder must exist)")
     parser.add_argument("--alpha", type=float, help="width multiplier (MobileNet family)")
     parser.add_argument("--size", type=int, help="input resolution in pixels (square)")
-    parser.add_argument("--weights", default="imagenet", help="imagenet (default), none, or a weights file path")
+    parser.add_argument("--weights", help="imagenet (default; coco for the COCO detectors), none, or a weights file "
+                        "path (a torchvision state dict .pth for the COCO detectors)")
     parser.add_argument("--quantize", default="none", choices=("none", "float16", "dynamic", "int8"),
                         help="none = float32 (default); float16; dynamic = int8 weights; int8 = full integer, uint8 "
                             "I/O")
@@ -95,8 +96,14 @@ def build_source(args, step, model_file):
     if model_file:
         step(f"loading {args.source}")
         return kerasnets.load_model(args.source), args.preprocessing
+    from kerasnets.detection.torchvision_ssd import BUILDERS
+
+    if args.source in BUILDERS:  # torchvision's COCO detectors (torchvision's builder names)
+        weights = "coco" if args.weights is None else None if args.weights == "none" else args.weights
+        step(f"building {args.source} (weights={weights})")
+        return BUILDERS[args.source](weights=weights, weights_backbone=None), None
     info = kerasnets.model_info(args.source)
-    kwargs = {"weights": None if args.weights == "none" else args.weights}
+    kwargs = {"weights": None if args.weights == "none" else args.weights or "imagenet"}
     if args.alpha is not None:
         kwargs["alpha"] = args.alpha
     if args.size is not None:

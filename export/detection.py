@@ -69,8 +69,12 @@ def _write_archive(model, path, max_detections, score_threshold, iou_threshold):
     import keras
     import tensorflow as tf
 
+    # per-class NMS where the detector suppresses within each class (torchvision's SSDs), else TFLite's fast NMS
+    regular = bool(getattr(model, "regular_nms", False))
+    per_class = int(getattr(model, "config", {}).get("topk_candidates") or max_detections) if regular else 100
     signature = postprocess_signature(model.num_classes, max_detections, score_threshold, iou_threshold,
-                                      model.box_scales)
+                                      model.box_scales, regular_nms=regular,
+                                      detections_per_class=min(per_class, max_detections))
 
     @tf.function(experimental_implements=signature)
     def postprocess(box_encodings, class_predictions, anchors):

@@ -95,7 +95,8 @@ MODULE_ALIASES = {
 }
 
 #: The modules whose classes are registered with Keras (`@keras.saving.register_keras_serializable`).
-SERIALIZABLE_MODULES = ("kerasnets.models.layers", "kerasnets.style.losses", "kerasnets.detection.models")
+SERIALIZABLE_MODULES = ("kerasnets.models.layers", "kerasnets.style.losses", "kerasnets.detection.models",
+                        "kerasnets.detection.torchvision_ssd")
 
 __all__, _getattr, _dir = lazy_exports(__name__, _EXPORTS)
 

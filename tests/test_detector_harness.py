@@ -294,7 +294,7 @@ def test_legacy_files_load_with_keras_in_a_fresh_process(tmp_path):
 #: kerasnets.detection's modules, lowest first: each may import only modules listed before it
 ORDER = ["coco", "boxes", "anchors", "matcher", "ops", "losses", "common", "augment", "layers", "backbone", "transform",
          "base", "rpn", "roi_heads", "single_stage", "generalized_rcnn", "ssd", "yolo", "faster_rcnn", "models", "data",
-         "metrics", "diagnosis", "visualize", "rcnn", "torchvision_rcnn", "pretrained"]
+         "metrics", "diagnosis", "visualize", "rcnn", "torchvision_ssd", "torchvision_rcnn", "pretrained"]
 
 
 def _detection_imports(path):

@@ -121,3 +121,8 @@ def detection_state(keys_shapes, seed, scales):
             key = f"{module}.{leaf}"
             state[key] = (state[key] * np.float32(factor)).astype(np.float32)
     return state
+def scale_detection_heads(state, scale):
+    """`state` with the prediction convolutions of a detector's heads (`head.*` 4-D weights, not depthwise)
+    multiplied by `scale`: `numpy_state`'s He-scaled heads saturate the class scores; scaled, they differ."""
+    return {k: (v * np.float32(scale) if k.startswith("head.") and k.endswith(".weight") and v.ndim == 4
+                and v.shape[1] != 1 else v) for k, v in state.items()}

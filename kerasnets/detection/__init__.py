@@ -22,6 +22,8 @@ The modules, each importing only those above it:
     models                                         every detector class (registered with Keras on import)
     data, metrics, diagnosis, visualize, rcnn      datasets and COCO files, COCO mAP, Hoiem et al.'s error
                                                    breakdown, drawing, R-CNN (2014)
+    torchvision_ssd                                torchvision's COCO-trained ssd300_vgg16 and
+                                                   ssdlite320_mobilenet_v3_large, loaded exactly
     torchvision_rcnn                               torchvision's COCO Faster / Mask R-CNN builders, loaded exactly
     pretrained                                     the table of every COCO detector, build_pretrained, list_pretrained
 
@@ -50,6 +52,7 @@ _EXPORTS = {
     "kerasnets.detection.diagnosis": ("ErrorBreakdown", "error_analysis", "plot_breakdowns"),
     "kerasnets.detection.ops": ("non_max_suppression", "roi_align", "roi_pool"),
     "kerasnets.detection.visualize": ("draw_detections",),
+    "kerasnets.detection.torchvision_ssd": ("ssd300_vgg16", "ssdlite320_mobilenet_v3_large"),
     "kerasnets.detection.torchvision_rcnn": ("TorchvisionRCNN", "fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn",
                                              "fasterrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn_v2",
                                              "fasterrcnn_mobilenet_v3_large_fpn",
