@@ -139,12 +139,16 @@ class Detector(keras.Model):
             raise TypeError(f"{type(self).__name__}.detect takes no {', '.join(sorted(extra))}.")
         return batch
 
+    #: tf.function's reduce_retracing for predict (False where every input size is a trace of its own)
+    reduce_retracing = True
+
     def _predict_fn(self):
         if getattr(self, "_compiled_predict", None) is None:
             if keras.backend.backend() == "tensorflow":
                 import tensorflow as tf
 
-                self._compiled_predict = tf.function(self._inference, reduce_retracing=True, autograph=False)
+                self._compiled_predict = tf.function(self._inference, reduce_retracing=self.reduce_retracing,
+                                                     autograph=False)
             elif keras.backend.backend() == "jax":
                 import jax
 

@@ -569,6 +569,8 @@ class TorchvisionRCNN(Detector):
     `detect(images)` does the transform and maps the detections back to each image. `num_classes` counts the
     background, as torchvision's does (91 for COCO)."""
 
+    reduce_retracing = False  # one trace per padded size: anchors and RoI offsets are constants of it
+
     def __init__(self, backbone="resnet50", num_classes=91, *, masks=False, min_size=800, max_size=1333,
                  image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD, fixed_size=None,
                  anchor_sizes=((32,), (64,), (128,), (256,), (512,)), aspect_ratios=(0.5, 1.0, 2.0),
@@ -723,23 +725,6 @@ class TorchvisionRCNN(Detector):
                 results.append(transform.postprocess({k: v[i] for k, v in out.items()}, tuple(resized), original,
                                                      self.class_names))
         return results
-
-    def _predict_fn(self):
-        if getattr(self, "_compiled_predict", None) is None:
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-
-                # one trace per padded size (anchors and RoI offsets are constants of the trace)
-                self._compiled_predict = tf.function(self._inference, autograph=False)
-            elif keras.backend.backend() == "jax":
-                import jax
-
-                jitted = jax.jit(lambda tv, ntv, x: self.stateless_call(tv, ntv, x, training=False)[0])
-                self._compiled_predict = lambda x: jitted([v.value for v in self.trainable_variables],
-                                                          [v.value for v in self.non_trainable_variables], x)
-            else:
-                self._compiled_predict = self._inference
-        return self._compiled_predict
 
     # --- weights --------------------------------------------------------------------------------------
 
