@@ -95,8 +95,7 @@ MODULE_ALIASES = {
 }
 
 #: The modules whose classes are registered with Keras (`@keras.saving.register_keras_serializable`).
-SERIALIZABLE_MODULES = ("kerasnets.models.layers", "kerasnets.style.losses", "kerasnets.detection.models",
-                        "kerasnets.detection.torchvision_ssd")
+SERIALIZABLE_MODULES = ("kerasnets.models.layers", "kerasnets.style.losses", "kerasnets.detection.models")
 
 __all__, _getattr, _dir = lazy_exports(__name__, _EXPORTS)
 

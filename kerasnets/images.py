@@ -262,6 +262,25 @@ def list_images(folder):
     )
 
 
+def expand_images(paths, option="--image"):
+    """Image files from files and folders as given (a folder gives the images directly inside it, sorted),
+    in order, each once. A folder with no image, or a path that does not exist, is one ImageError naming it."""
+    out = []
+    for path in paths:
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            found = list_images(path)
+            if not found:
+                raise ImageError(f"{option} {path}: the folder holds no image ({', '.join(IMAGE_SUFFIXES[:4])}, ...); "
+                                 "give image files or a folder of them.")
+            out.extend(p for p in found if p not in out)
+        elif not os.path.exists(path):
+            raise ImageError(f"{option} {path}: no such file or folder.")
+        elif path not in out:
+            out.append(path)
+    return out
+
+
 def writable_image_suffixes():
     """The file suffixes OpenCV can write images as (lower case, with the dot)."""
     candidates = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm", ".avif", ".jp2",

@@ -47,7 +47,13 @@ STEPS = 12
 
 
 def test_every_detector_class_has_a_row():
-    assert {cls.__name__ for _, cls, _ in CONFIGS} == set(DETECTORS)
+    classes = [cls for _, cls, _ in CONFIGS] + [values(row)[1] for row in TORCHVISION_CONFIGS]
+    assert {cls.__name__ for cls in classes} == set(DETECTORS)
+
+
+def values(row):
+    """A row's values, whether plain or a pytest.param."""
+    return getattr(row, "values", row)
 
 
 def proposals_for(data, n=12):
@@ -64,7 +70,8 @@ def spread(model):
     """Random but varied head outputs: an untrained detector's scores tie, which would make comparisons vacuous."""
     rng = np.random.default_rng(3)
     for w in model.weights:
-        if "bias" in w.path and any(k in w.path for k in ("cls_score", "class_head", "head_fc2", "objectness")):
+        if "bias" in w.path and any(k in w.path for k in (
+                "cls_score", "class_head", "head_fc2", "objectness", "classification_head", "cls_logits")):
             w.assign(rng.normal(0, 1, w.shape).astype("float32"))
 
 
@@ -262,6 +269,142 @@ def test_exports_to_tflite_like_keras(trained, data, tmp_path, row):
         assert_same_detections(got, want, atol=0.05, score_atol=1e-3)
 
 
+# --- torchvision's architectures (kerasnets.detection.pretrained), built by their builders ---------------------
+
+from kerasnets.detection import torchvision_rcnn as tvr  # noqa: E402
+from kerasnets.detection import torchvision_ssd as tvs  # noqa: E402
+
+SMALL_RCNN = {"min_size": 64, "max_size": 96, "rpn_pre_nms_top_n_test": 50, "rpn_post_nms_top_n_test": 20,
+              "box_detections_per_img": 10, "box_score_thresh": 0.0, "num_classes": 4}
+SMALL_SSD = {"score_thresh": 0.0, "detections_per_img": 10, "topk_candidates": 9000, "num_classes": 4,
+             "weights_backbone": None}
+#: (row id, class, builder, keyword arguments): every torchvision architecture at a reduced size, random weights
+#: (SSD: every default box a candidate, so that TFLite's per-class NMS, which has no pre-NMS cut, keeps the same);
+#: torchvision's classes count the background (num_classes 4: labels 1-3 for the synthetic set's 3 shapes)
+TORCHVISION_CONFIGS = [
+    ("ssdlite320", tvs.SSDLite320MobileNetV3Large, "ssdlite320_mobilenet_v3_large", {**SMALL_SSD, "width_mult": 0.25}),
+    ("fasterrcnn_mobilenet_320", tvr.TorchvisionRCNN, "fasterrcnn_mobilenet_v3_large_320_fpn", SMALL_RCNN),
+    pytest.param("maskrcnn_r50_v2", tvr.TorchvisionRCNN, "maskrcnn_resnet50_fpn_v2", SMALL_RCNN,
+                 marks=pytest.mark.slow),
+    pytest.param("ssd300_vgg16", tvs.SSD300VGG16, "ssd300_vgg16", SMALL_SSD, marks=pytest.mark.slow),
+]
+#: steps of the trainable rows (SSD) on their two 320-pixel images: 12 cost 35 s at width 0.25, 6 suffice to show it
+TORCHVISION_STEPS = 6
+
+
+def spread_all(model, seed=4, head_scale=0.3):
+    """Every weight drawn anew (He-scaled kernels, batch-norm statistics spread, prediction layers scaled by
+    `head_scale`): torchvision's initialisation of an untrained detector gives tied scores."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        shape, name = tuple(w.shape), w.path.rsplit("/", 1)[-1]
+        if name in ("moving_variance", "gamma", "scale"):
+            value = rng.uniform(0.5, 1.5, shape)
+        elif name in ("moving_mean", "beta", "bias", "offset"):
+            value = rng.normal(0, 0.1, shape)
+        else:
+            fan_in = int(np.prod(shape[:-1])) if len(shape) > 1 else 1
+            value = rng.normal(0, np.sqrt(2.0 / max(fan_in, 1)), shape)
+            if any(k in w.path for k in ("classification_head", "regression_head", "cls_score", "bbox_pred",
+                                         "cls_logits", "mask_fcn_logits")):
+                value *= head_scale
+        w.assign(value.astype("float32"))
+
+
+@pytest.fixture(scope="module")
+def torchvision_data():
+    return synthetic_shapes(2, 320, seed=0, min_size=40, max_size=140)
+
+
+@pytest.fixture(scope="module")
+def torchvision_built(torchvision_data, tmp_path_factory):
+    """Per row, built on first use: (model, saved path, training losses, detections on the synthetic images)."""
+    folder = tmp_path_factory.mktemp("torchvision_rows")
+    cache = {}
+
+    def get(row, builder, kwargs):
+        if row not in cache:
+            keras.utils.set_random_seed(0)
+            model = (tvs.BUILDERS | tvr.BUILDERS)[builder](**kwargs)
+            spread_all(model)
+            losses = []
+            if model.trainable_weights and not isinstance(model, tvr.TorchvisionRCNN):
+                arrays = torchvision_data.padded(torchvision_data.max_objects)
+                x = {"images": arrays["images"].astype("float32"), "boxes": arrays["boxes"],
+                     "classes": np.where(arrays["classes"] >= 0, arrays["classes"] + 1, -1)}
+                model.compile(optimizer=keras.optimizers.Adam(3e-3), jit_compile=False)
+                losses = [model.train_on_batch(x, return_dict=True) for _ in range(TORCHVISION_STEPS)]
+            path = folder / f"{row}.keras"
+            model.save(path)
+            cache[row] = (model, path, losses, model.detect(list(torchvision_data.images)))
+        return cache[row]
+
+    return get
+
+
+@pytest.mark.parametrize(("row", "cls", "builder", "kwargs"), TORCHVISION_CONFIGS)
+def test_torchvision_rows_learn_and_detect(torchvision_built, torchvision_data, row, cls, builder, kwargs):
+    """Built by its builder, a trainable row learns its batch; detections lie in the image with torchvision's labels
+    and the class names of a num_classes other than COCO's."""
+    model, path, losses, detections = torchvision_built(row, builder, kwargs)
+    assert type(model) is cls
+    if losses:  # measured (width 0.25, 6 steps, seed 0): loss 10.9 -> 6.8
+        assert all(np.isfinite(v) for logs in losses for v in logs.values())
+        assert losses[-1]["loss"] < 0.8 * losses[0]["loss"], [round(logs["loss"], 3) for logs in losses]
+    assert model.class_names == ["__background__", "1", "2", "3"]
+    assert any(len(d["boxes"]) for d in detections)
+    for d, image in zip(detections, torchvision_data.images):
+        h, w = image.shape[:2]
+        assert len(d["boxes"]) <= 10 and ((d["classes"] >= 1) & (d["classes"] <= 3)).all()
+        assert (d["boxes"] >= -1e-3).all() and (d["boxes"][:, [0, 2]] <= w + 1e-3).all()
+        assert (d["boxes"][:, [1, 3]] <= h + 1e-3).all()
+        if "masks" in d:
+            assert d["masks"].shape == (len(d["boxes"]), h, w)
+
+
+DEFAULT_TORCHVISION_ROWS = [r for r in TORCHVISION_CONFIGS if not getattr(r, "marks", None)]
+
+
+@pytest.mark.parametrize("rows", [DEFAULT_TORCHVISION_ROWS, pytest.param([values(r) for r in TORCHVISION_CONFIGS],
+                                                                          marks=pytest.mark.slow)],
+                         ids=["some", "all"])
+def test_torchvision_files_load_in_fresh_processes(torchvision_built, torchvision_data, tmp_path, rows):
+    """The rows' files load in fresh interpreters the three ways (one process each for all rows), with their class,
+    config and weights, and identical detections in one of them."""
+    built = {row: torchvision_built(row, builder, kwargs) for row, _, builder, kwargs in rows}
+    images = np.stack(torchvision_data.images)
+    paths = [b[1] for b in built.values()]
+    for order, detect in (("kerasnets-first", False), ("keras-first", True), ("kerasnets.load_model", False)):
+        got = load_elsewhere(order, paths, images, np.zeros((len(images), 1, 4), np.float32), tmp_path, detect=detect)
+        for (row, cls, _, _), (model, path, _, detections) in zip(rows, built.values()):
+            result = got[str(path)]
+            assert result["class"] == cls.__name__
+            assert result["config"] == json.loads(json.dumps(model.get_config()))
+            assert result["weights"] == pytest.approx(checksum(model), rel=1e-12)
+            if detect:
+                for g, want in zip(result["detections"], detections, strict=True):
+                    assert_same_detections(g, want, atol=1e-3)
+
+
+@pytest.mark.parametrize(("row", "cls", "builder", "kwargs"), [r for r in TORCHVISION_CONFIGS
+                                                                if values(r)[1].exportable])
+def test_torchvision_rows_export_to_tflite_like_keras(torchvision_built, torchvision_data, tmp_path, row, cls,
+                                                      builder, kwargs):
+    pytest.importorskip("ai_edge_litert")
+    import export
+    from export.detection import op_names, run_detector
+    from export.verify import interpreter
+
+    model, _, _, detections = torchvision_built(row, builder, kwargs)
+    path = tmp_path / f"{row}.tflite"
+    export.detector_to_tflite(model, path)
+    content = path.read_bytes()
+    assert op_names(content)[-1] == "TFLite_Detection_PostProcess"
+    lite = run_detector(interpreter(content), np.stack(torchvision_data.images).astype("float32"))
+    for got, want in zip(lite, detections, strict=True):
+        assert_same_detections(got, want, atol=0.05, score_atol=1e-3)
+
+
 # --- files of earlier releases -----------------------------------------------------------------------------
 
 LEGACY_FILES = ["faster_rcnn", "ssd", "yolov1"]
@@ -292,9 +435,10 @@ def test_legacy_files_load_with_keras_in_a_fresh_process(tmp_path):
 # --- the shape of the package ------------------------------------------------------------------------------
 
 #: kerasnets.detection's modules, lowest first: each may import only modules listed before it
-ORDER = ["coco", "boxes", "anchors", "matcher", "ops", "losses", "common", "augment", "layers", "backbone", "transform",
-         "base", "rpn", "roi_heads", "single_stage", "generalized_rcnn", "ssd", "yolo", "faster_rcnn", "models", "data",
-         "metrics", "diagnosis", "visualize", "rcnn", "torchvision_ssd", "torchvision_rcnn", "pretrained"]
+ORDER = ["coco", "pretrained", "boxes", "anchors", "matcher", "ops", "losses", "common", "augment", "layers",
+         "backbone", "transform", "base", "rpn", "roi_heads", "single_stage", "generalized_rcnn", "ssd", "yolo",
+         "faster_rcnn", "data", "metrics", "diagnosis", "visualize", "rcnn", "torchvision_ssd", "torchvision_rcnn",
+         "models"]
 
 
 def _detection_imports(path):

@@ -74,8 +74,8 @@ def annotate(image_rgb, label, score):
     return canvas
 
 
-def labelled_names(images):
-    """One unique output file name per input: `<stem>_labelled.png`; inputs that share a stem
+def labelled_names(images, tag="labelled"):
+    """One unique output file name per input: `<stem>_<tag>.png`; inputs that share a stem
     (`a/x.jpg` and `b/x.jpg`, `cat.webp` and `cat.bmp`) keep their suffix (`cat_webp_labelled.png`),
     then get a number (`x_labelled_2.png`), in the order given."""
     stems = [os.path.splitext(os.path.basename(p))[0] for p in images]
@@ -84,14 +84,14 @@ def labelled_names(images):
         if stems.count(stem) > 1:
             suffix = os.path.splitext(path)[1].lstrip(".").lower()
             stem = f"{stem}_{suffix}" if suffix else stem
-        name, number = f"{stem}_labelled.png", 2
+        name, number = f"{stem}_{tag}.png", 2
         while name in names:
-            name, number = f"{stem}_labelled_{number}.png", number + 1
+            name, number = f"{stem}_{tag}_{number}.png", number + 1
         names.append(name)
     return names
 
 
-def output_paths(output, images):
+def output_paths(output, images, tag="labelled"):
     """Where each annotated photo goes, checked before any work: one file for a single image given a
     file name; else a folder (existing, or given with a trailing /) with a unique name per input.
     No destination may be an input file."""
@@ -103,7 +103,7 @@ def output_paths(output, images):
         check_output(output, what="output folder for several images", folder=True)
     except OutputError as e:
         raise ImageError(str(e)) from None
-    destinations = [os.path.join(output, name) for name in labelled_names(images)]
+    destinations = [os.path.join(output, name) for name in labelled_names(images, tag)]
     if os.path.isdir(output):  # else the folder is created when the first result is written
         for dest in destinations:
             check_image_output(dest, inputs=images)

@@ -55,6 +55,7 @@ from keras import ops
 from kerasnets.detection.base import Detector
 from kerasnets.detection.boxes import BBOX_XFORM_CLIP, HEAD_WEIGHTS, RPN_WEIGHTS, BoxCoder
 from kerasnets.detection.coco import COCO_CATEGORY_NAMES
+from kerasnets.detection.pretrained import COCO_DETECTORS
 from kerasnets.errors import UsageError, WeightsError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -878,22 +879,11 @@ class COCOWeights:
         return TorchvisionWeights(self.builder, self.file_name, None)
 
 
-COCO_WEIGHTS = {
-    "fasterrcnn_resnet50_fpn": COCOWeights("fasterrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn_coco-258fb6c6.pth",
-                                           41_755_286, 37.0, eps_zero=True),
-    "fasterrcnn_resnet50_fpn_v2": COCOWeights("fasterrcnn_resnet50_fpn_v2",
-                                              "fasterrcnn_resnet50_fpn_v2_coco-dd69338a.pth", 43_712_278, 46.7),
-    "fasterrcnn_mobilenet_v3_large_fpn": COCOWeights("fasterrcnn_mobilenet_v3_large_fpn",
-                                                     "fasterrcnn_mobilenet_v3_large_fpn-fb6a3cc7.pth", 19_386_354,
-                                                     32.8),
-    "fasterrcnn_mobilenet_v3_large_320_fpn": COCOWeights("fasterrcnn_mobilenet_v3_large_320_fpn",
-                                                         "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth",
-                                                         19_386_354, 22.8),
-    "maskrcnn_resnet50_fpn": COCOWeights("maskrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn_coco-bf2d0c1e.pth",
-                                         44_401_393, 37.9, 34.6, eps_zero=True),
-    "maskrcnn_resnet50_fpn_v2": COCOWeights("maskrcnn_resnet50_fpn_v2", "maskrcnn_resnet50_fpn_v2_coco-73cbd019.pth",
-                                            46_359_409, 47.4, 41.8),
-}
+#: builders whose published COCO file was trained with FrozenBatchNorm2d's epsilon 0 (torchvision's
+#: `overwrite_eps(model, 0.0)` for the COCO_V1 files of the first R-CNN release)
+_EPS_ZERO = ("fasterrcnn_resnet50_fpn", "maskrcnn_resnet50_fpn")
+COCO_WEIGHTS = {name: COCOWeights(name, d.file, d.num_params, d.box_map, d.mask_map, eps_zero=name in _EPS_ZERO)
+                for name, d in COCO_DETECTORS.items() if d.builder.startswith(__name__ + ":")}
 
 
 def _state_from(weights, record, progress=True):

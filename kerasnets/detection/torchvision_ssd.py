@@ -58,6 +58,7 @@ from kerasnets.detection.boxes import HEAD_WEIGHTS, BoxCoder, box_iou, clip_boxe
 from kerasnets.detection.coco import COCO_CATEGORY_NAMES
 from kerasnets.detection.losses import smooth_l1
 from kerasnets.detection.ops import gather_rows, non_max_suppression
+from kerasnets.detection.pretrained import COCO_DETECTORS
 from kerasnets.detection.single_stage import SingleStageDetector
 from kerasnets.detection.transform import DetectionTransform
 from kerasnets.errors import WeightsError
@@ -73,16 +74,16 @@ class CocoWeights:
     backbone: TorchvisionWeights  # the ImageNet file `weights_backbone="imagenet"` loads
 
 
-#: torchvision 0.29's `SSD300_VGG16_Weights.COCO_V1` and `SSDLite320_MobileNet_V3_Large_Weights.COCO_V1`, with the
-#: backbones' `VGG16_Weights.IMAGENET1K_FEATURES` and `MobileNet_V3_Large_Weights.IMAGENET1K_V1`.
-WEIGHTS = {
-    "ssd300_vgg16": CocoWeights(
-        TorchvisionWeights("ssd300_vgg16", "ssd300_vgg16_coco-b556d3b4.pth"), 35_641_826, 25.1,
-        TorchvisionWeights("vgg16", "vgg16_features-amdegroot-88682ab5.pth")),
-    "ssdlite320_mobilenet_v3_large": CocoWeights(
-        TorchvisionWeights("ssdlite320_mobilenet_v3_large", "ssdlite320_mobilenet_v3_large_coco-a79551df.pth"),
-        3_440_060, 21.3, TorchvisionWeights("mobilenet_v3_large", "mobilenet_v3_large-8738ca79.pth", top1=74.042)),
+#: torchvision 0.29's `SSD300_VGG16_Weights.COCO_V1` and `SSDLite320_MobileNet_V3_Large_Weights.COCO_V1` (the table
+#: in kerasnets.detection.pretrained), with the backbones' `VGG16_Weights.IMAGENET1K_FEATURES` and
+#: `MobileNet_V3_Large_Weights.IMAGENET1K_V1`.
+_BACKBONE_WEIGHTS = {
+    "ssd300_vgg16": TorchvisionWeights("vgg16", "vgg16_features-amdegroot-88682ab5.pth"),
+    "ssdlite320_mobilenet_v3_large": TorchvisionWeights("mobilenet_v3_large", "mobilenet_v3_large-8738ca79.pth",
+                                                        top1=74.042),
 }
+WEIGHTS = {name: CocoWeights(TorchvisionWeights(name, COCO_DETECTORS[name].file), COCO_DETECTORS[name].num_params,
+                             COCO_DETECTORS[name].box_map, backbone) for name, backbone in _BACKBONE_WEIGHTS.items()}
 
 
 # -- torchvision's transform and default boxes, in NumPy ----------------------------------------------------------
