@@ -24,6 +24,11 @@ def export_parser():
                         help="the .tflite file to write (never the source; its folder must exist)")
     parser.add_argument("--alpha", type=float, help="width multiplier (MobileNet family)")
     parser.add_argument("--size", type=int, help="input resolution in pixels (square)")
+    parser.add_argument("--score-threshold", type=float, metavar="S",
+                        help="detectors: the file's NMS score threshold (default: the detector's own; 0.05 for "
+                        "torchvision's SSDs, whose 0.001 / 0.01 are COCO evaluation's and cost 7x the latency)")
+    parser.add_argument("--max-detections", type=int, metavar="N",
+                        help="detectors: at most N detections per image (default: the detector's detections_per_img)")
     parser.add_argument("--weights", help="imagenet (default; coco for the COCO detectors), none, or a weights file "
                         "path (a torchvision state dict .pth for the COCO detectors)")
     parser.add_argument("--quantize", default="none", choices=("none", "float16", "dynamic", "int8"),
@@ -81,6 +86,15 @@ def check_arguments(args):
     if args.quantize == "int8" and not args.representative and not args.qat_data:
         raise ExportError("--quantize int8 calibrates on typical images: give a folder of them with --representative "
                           f"DIR (at least {MIN_CALIBRATION_IMAGES}; images/ has 3 samples to try it).")
+    if args.score_threshold is not None and not 0.0 <= args.score_threshold <= 1.0:
+        raise ExportError(f"--score-threshold {args.score_threshold:g}: a score threshold lies between 0 and 1.")
+    if args.max_detections is not None and args.max_detections < 1:
+        raise ExportError(f"--max-detections {args.max_detections}: give at least 1.")
+    from kerasnets.detection.pretrained import COCO_DETECTORS
+
+    if (args.score_threshold is not None or args.max_detections is not None) and not model_file \
+            and args.source not in COCO_DETECTORS:
+        raise ExportError(f"--score-threshold and --max-detections are for detectors; {args.source} is a classifier.")
     if args.prune is not None and not args.qat_data:
         raise ExportError("--prune fine-tunes while pruning: give the training images with --qat-data DIR.")
     for option, folder in (("--representative", args.representative), ("--verify-images", args.verify_images),
@@ -148,6 +162,11 @@ def run_export(argv):
 
     if is_detector(model):
         return export_from_cli(args, model, step)
+    if args.score_threshold is not None or args.max_detections is not None:
+        from export.errors import ExportError
+
+        raise ExportError("--score-threshold and --max-detections are for detectors; "
+                          f"{args.source} is a classifier.")
     size = image_size(model, args.size)
     if args.qat_data:
         from export import tfmot_bridge

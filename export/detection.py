@@ -113,7 +113,12 @@ def convert_detector(model, quantize="none", representative_data=None, max_detec
                           "(--representative DIR), a tf.data.Dataset or an iterable of arrays.")
     config = getattr(model, "config", {})
     max_detections = int(max_detections or config.get("detections_per_img", 100))
-    score_threshold = float(config.get("score_thresh", 0.05) if score_threshold is None else score_threshold)
+    if score_threshold is None:  # a detector whose own threshold is COCO evaluation's says what a file should use
+        score_threshold = getattr(model, "export_score_threshold", None) or config.get("score_thresh", 0.05)
+    score_threshold = float(score_threshold)
+    if not 0.0 <= score_threshold <= 1.0 or max_detections < 1:
+        raise ExportError(f"the score threshold must lie in [0, 1] and max_detections be at least 1; received "
+                          f"{score_threshold:g} and {max_detections}.")
     iou_threshold = float(config.get("nms_thresh", 0.5) if iou_threshold is None else iou_threshold)
     calibration = representative_images(representative_data, tuple(model.image_size)) if quantize == "int8" else None
     with temporary_folder("kerasnets-detector-") as tmp:
@@ -359,7 +364,7 @@ def export_from_cli(args, model, step):
     step(f"converting {type(model).__name__} with {POSTPROCESS_OP} to TFLite ({what}"
          + (f", calibrating on {args.representative}" if args.quantize == "int8" else "") + ")")
     detector_to_tflite(model, args.output, quantize=args.quantize, representative_data=args.representative,
-                       labels=args.labels)
+                       labels=args.labels, max_detections=args.max_detections, score_threshold=args.score_threshold)
     step(f"wrote {args.output} with metadata (labels, RGB input, location/category/score/number of detections)")
     folder = args.verify_images or args.representative
     if args.verify and folder:
