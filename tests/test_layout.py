@@ -123,3 +123,18 @@ def test_documented_paths_in_a_fresh_interpreter(path):
     result = subprocess.run([sys.executable, "-c", DOCUMENTED[path]], capture_output=True, text=True, timeout=300,
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_app_runs_through_the_one_wrapper():
+    """Each program of apps/ (the list the README test reads from the scripts) has a `main` that hands its work
+    to kerasnets.errors.run_app: one line and exit status 1 / 2 for bad input, log lines filtered."""
+    import importlib
+    import inspect
+
+    from tests.test_readme import app_modules
+
+    modules = app_modules()
+    assert len(modules) >= 8
+    for script, module in modules.items():
+        source = inspect.getsource(importlib.import_module(module).main)
+        assert "run_app(" in source, f"apps/{script}: {module}.main does not use kerasnets.errors.run_app"

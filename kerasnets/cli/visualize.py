@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 
 from kerasnets.core.weights import WeightsError
+from kerasnets.errors import app_syntax
 from kerasnets.images import ImageError, check_image_output, load_image
 from kerasnets.utils import OutputError, atomic_output, check_output, import_keras_quietly
 
@@ -95,46 +96,50 @@ def check_destination(args):
 
 
 def main(argv=None):
+    """The app: one line `error: ...` and exit status 1 for bad input, 2 for bad usage (kerasnets.errors.run_app)."""
+    from kerasnets.errors import run_app
+
+    return run_app(_main, argv)
+
+
+def _main(argv=None):
     args = parse_args(argv)
+    destination = None if args.list_layers else check_destination(args)  # fail fast, before TensorFlow
+    photo = load_image(args.image) if args.image and not args.list_layers else None
+    from kerasnets import inspect as ki
+
+    class_index = ki.class_index_of(args.label)
+    import_keras_quietly()
+    import kerasnets
+
+    info = kerasnets.model_info(args.model)
+    if info.channels != 3:
+        raise ValueError(f"{info.name} reads grayscale digits, not photos; choose an ImageNet network, "
+                         f"e.g. --model {DEFAULT_MODEL}.")
+    if args.list_layers:
+        net = ki.network(args.model, weights=None)
+        return list_layers(net)
+    weights = None if args.method == "receptive" else args.weights
     try:
-        destination = None if args.list_layers else check_destination(args)  # fail fast, before TensorFlow
-        photo = load_image(args.image) if args.image and not args.list_layers else None
-        from kerasnets import inspect as ki
+        net = ki.network(args.model, weights=weights)
+    except WeightsError as e:
+        from kerasnets.cli.classify import offline_hint
 
-        class_index = ki.class_index_of(args.label)
-        import_keras_quietly()
-        import kerasnets
-
-        info = kerasnets.model_info(args.model)
-        if info.channels != 3:
-            raise ValueError(f"{info.name} reads grayscale digits, not photos; choose an ImageNet network, "
-                             f"e.g. --model {DEFAULT_MODEL}.")
-        if args.list_layers:
-            net = ki.network(args.model, weights=None)
-            return list_layers(net)
-        weights = None if args.method == "receptive" else args.weights
-        try:
-            net = ki.network(args.model, weights=weights)
-        except WeightsError as e:
-            from kerasnets.cli.classify import offline_hint
-
-            raise WeightsError(f"{e}{offline_hint(info, args.weights)}") from None
-        layer = check_layer(ki, net, args)
-        if args.method == "receptive":
-            return receptive(ki, net, destination)
-        if args.method == "filters":
-            kernel = net.model.get_layer(layer).kernel.shape
-            picture = ki.caption(ki.filters(net, layer), f"{layer}: {kernel[-1]} kernels {kernel[0]}x{kernel[1]}x"
-                                                         f"{kernel[2]}")
-        else:
-            probabilities = ki.predict(net, photo, args.resize)
-            report(args.image, kerasnets.decode_predictions(probabilities[None], top=args.top)[0])
-            picture = draw(ki, net, photo, args, layer, class_index, probabilities)
-        ki.save(picture, destination)
-        print(f"Picture written to {destination}")
-    except (ImageError, ValueError, WeightsError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        raise WeightsError(f"{app_syntax(e).split(' Works offline:')[0]}{offline_hint(info, args.weights)}") \
+            from None
+    layer = check_layer(ki, net, args)
+    if args.method == "receptive":
+        return receptive(ki, net, destination)
+    if args.method == "filters":
+        kernel = net.model.get_layer(layer).kernel.shape
+        picture = ki.caption(ki.filters(net, layer), f"{layer}: {kernel[-1]} kernels {kernel[0]}x{kernel[1]}x"
+                                                     f"{kernel[2]}")
+    else:
+        probabilities = ki.predict(net, photo, args.resize)
+        report(args.image, kerasnets.decode_predictions(probabilities[None], top=args.top)[0])
+        picture = draw(ki, net, photo, args, layer, class_index, probabilities)
+    ki.save(picture, destination)
+    print(f"Picture written to {destination}")
     return 0
 
 
